@@ -1,0 +1,105 @@
+"""Configuration of a run, validated by pydantic: unknown keys and wrong types are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from bmmal.errors import BmmalError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(Strict):
+    name: str = "mfeat"
+    modalities: tuple[str, ...] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(Strict):
+    fusion: Literal["concat", "sum"] = "concat"
+    encoder: str | dict[str, str] = "mlp"  # one kind for all modalities, or modality -> kind
+    hidden_dims: tuple[PositiveInt, ...] = (128,)
+    embed_dim: PositiveInt = 64
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # modality -> options
+
+    def encoder_kind(self, modality: str) -> str:
+        return self.encoder if isinstance(self.encoder, str) else self.encoder.get(modality, "mlp")
+
+
+class TrainConfig(Strict):
+    epochs: PositiveInt = 100
+    batch_size: PositiveInt = 32
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    encoder_lr: dict[str, float] = Field(default_factory=dict)  # modality -> learning rate of its encoder
+    weight_decay: float = Field(1e-4, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    fused_loss_weight: float = Field(1.0, ge=0)
+    unimodal_loss_weight: float = Field(1.0, ge=0)
+    device: str = "auto"
+
+
+class RunConfig(Strict):
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    strategy: str = "bmmal"
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    initial_budget: PositiveInt = 20
+    budget: PositiveInt = 20
+    rounds: int = Field(5, ge=0, description="rounds after round 0")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    mc_passes: PositiveInt = 10
+    eval_batch_size: PositiveInt = 1024
+
+    @model_validator(mode="after")
+    def _known_names(self):
+        from bmmal import datasets, strategies
+
+        if self.dataset.name not in datasets.available():
+            raise ValueError(f"unknown dataset {self.dataset.name!r}; available: {', '.join(datasets.available())}")
+        if self.strategy not in strategies.available():
+            raise ValueError(f"unknown strategy {self.strategy!r}; available: {', '.join(strategies.available())}")
+        return self
+
+    def labels_needed(self) -> int:
+        return self.initial_budget + self.rounds * self.budget
+
+
+def one_line(error: ValidationError) -> str:
+    """The first validation problem as one readable line."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {msg}{extra}"
+
+
+def parse_config(data: Any, model: type[BaseModel] = RunConfig, source: str = "config"):
+    if not isinstance(data, dict):
+        raise BmmalError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise BmmalError(f"{source}: {one_line(e)}") from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise BmmalError(f"config file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise BmmalError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    return parse_config(load_yaml(path), RunConfig, str(path))

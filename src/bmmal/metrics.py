@@ -1,0 +1,67 @@
+"""Evaluation metrics: fused accuracy (micro and macro), per-modality accuracy, F1, ECE, contribution.
+
+"micro" accuracy is the fraction of correct predictions; "macro" accuracy is the mean per-class
+recall (the reference code's "Top-1" is this macro one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from bmmal.contribution import contribution_shares, shapley
+from bmmal.outputs import predict
+
+
+def accuracy_micro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else float("nan")
+
+
+def accuracy_macro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean over the classes present in y_true of the per-class recall."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = np.unique(y_true)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes])) if len(classes) else float("nan")
+
+
+def f1_macro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0))
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
+    """L1 ECE over equal-width confidence bins."""
+    probs = np.asarray(probs)
+    confidence = probs.max(1)
+    correct = probs.argmax(1) == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
+    """Test metrics of a trained model. Per-modality names are 'metric:modality'."""
+    out = predict(model, dataset, batch_size)
+    y = np.asarray(dataset.labels)
+    pred = out["probs"].argmax(1).numpy()
+    metrics = {
+        "accuracy_micro": accuracy_micro(y, pred),
+        "accuracy_macro": accuracy_macro(y, pred),
+        "f1_macro": f1_macro(y, pred),
+        "ece": expected_calibration_error(out["probs"].numpy(), y),
+    }
+    for m, probs in out["unimodal_probs"].items():
+        metrics[f"unimodal_accuracy_micro:{m}"] = accuracy_micro(y, probs.argmax(1).numpy())
+        metrics[f"unimodal_accuracy_macro:{m}"] = accuracy_macro(y, probs.argmax(1).numpy())
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        phi = shapley(lambda z: model.fuse({m: t.to(device) for m, t in z.items()}).cpu(), out["embeddings"])
+    shares = contribution_shares(phi, torch.as_tensor(y)).numpy()
+    for i, m in enumerate(model.modalities):
+        metrics[f"contribution:{m}"] = float(shares[:, i].mean())
+    return metrics

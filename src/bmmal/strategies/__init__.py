@@ -1,0 +1,10 @@
+"""Active-learning strategies. `available()` lists them; `get(name, **params)` makes one.
+
+Every strategy lives in its own module and registers itself on import.
+"""
+
+from bmmal.strategies import badge, bmmal, random  # noqa: F401  (registration)
+from bmmal.strategies.base import ScoreStrategy, Strategy
+from bmmal.strategies.registry import available, get, register, strategy_class
+
+__all__ = ["ScoreStrategy", "Strategy", "available", "get", "register", "strategy_class"]

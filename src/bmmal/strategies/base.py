@@ -1,0 +1,81 @@
+"""The strategy contract: `select(outputs, budget, seed)` -> distinct unlabelled row indices.
+
+A strategy declares the PoolOutputs fields it needs in `needs`; inference computes only those.
+Strategies that rank rows by a score derive from `ScoreStrategy` and implement `scores`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from bmmal.errors import BmmalError
+from bmmal.outputs import PoolOutputs
+
+
+def check_selection_inputs(outputs: PoolOutputs, budget: int, needs: frozenset[str], name: str) -> np.ndarray:
+    """The unlabelled rows, after checking the budget and that the needed outputs are present and finite."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise BmmalError(f"budget must be an integer, got {budget!r}")
+    candidates = outputs.unlabeled_rows
+    if budget < 1:
+        raise BmmalError(f"budget must be at least 1, got {budget}")
+    if budget > len(candidates):
+        raise BmmalError(f"budget {budget} is larger than the {len(candidates)} unlabelled samples in the pool")
+    for field in needs:
+        value = getattr(outputs, field)
+        if value is None or (isinstance(value, dict) and not value):
+            raise BmmalError(f"strategy {name!r} needs PoolOutputs.{field}, which is missing")
+        tensors = value.values() if isinstance(value, dict) else [value] if torch.is_tensor(value) else []
+        for t in tensors:
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise BmmalError(f"strategy {name!r}: PoolOutputs.{field} has NaN or infinite values")
+    return candidates
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    needs: ClassVar[frozenset[str]] = frozenset({"probs"})
+    summary: ClassVar[str] = ""
+
+    def select(self, outputs: PoolOutputs, budget: int, seed: int = 0) -> np.ndarray:
+        candidates = check_selection_inputs(outputs, budget, self.needs, self.name)
+        rows = self._select(outputs, candidates, int(budget), np.random.default_rng(seed))
+        rows = np.asarray(rows, dtype=np.int64)
+        assert len(rows) == budget and len(np.unique(rows)) == budget, f"{self.name}: invalid selection"
+        return rows
+
+    @abstractmethod
+    def _select(self, outputs: PoolOutputs, candidates: np.ndarray, budget: int,
+                rng: np.random.Generator) -> np.ndarray:
+        """Distinct rows from `candidates` (the unlabelled rows), exactly `budget` of them."""
+
+    def scores(self, outputs: PoolOutputs) -> np.ndarray | None:
+        """Per-row scores (higher = selected first, NaN for labelled rows), where the strategy has them."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ScoreStrategy(Strategy):
+    """Selects the `budget` unlabelled rows of highest score; ties are broken at random by the seed."""
+
+    @abstractmethod
+    def row_scores(self, outputs: PoolOutputs, rows: np.ndarray) -> np.ndarray:
+        """Scores of `rows` (higher = more useful to label)."""
+
+    def scores(self, outputs: PoolOutputs) -> np.ndarray:
+        out = np.full(len(outputs), np.nan)
+        rows = outputs.unlabeled_rows
+        out[rows] = self.row_scores(outputs, rows)
+        return out
+
+    def _select(self, outputs, candidates, budget, rng):
+        scores = np.asarray(self.row_scores(outputs, candidates), dtype=np.float64)
+        shuffle = rng.permutation(len(candidates))
+        order = np.argsort(-scores[shuffle], kind="stable")[:budget]
+        return candidates[shuffle[order]]
