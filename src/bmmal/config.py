@@ -44,6 +44,12 @@ class TrainConfig(Strict):
     fused_loss_weight: float = Field(1.0, ge=0)
     unimodal_loss_weight: float = Field(1.0, ge=0)
     device: str = "auto"
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW
+    lr_milestones: tuple[PositiveInt, ...] = ()  # epochs at which the learning rates are multiplied by lr_gamma
+    lr_gamma: float = Field(0.1, gt=0)
+    warmup_epochs: int = Field(0, ge=0)  # linear warm-up: epoch e < warmup_epochs runs at (e + 1) / warmup_epochs
+    amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision, on CUDA only
+    num_workers: int = Field(0, ge=0)  # worker processes decoding batches of file-backed datasets
 
 
 class RunConfig(Strict):

@@ -29,7 +29,8 @@ def coalition_values(fuse: Fuse, embeddings: dict[str, torch.Tensor]) -> torch.T
     values = []
     for mask in range(2 ** len(names)):
         masked = {m: z if mask >> i & 1 else torch.zeros_like(z) for i, (m, z) in enumerate(embeddings.items())}
-        values.append(torch.softmax(fuse(masked).float(), dim=1))
+        logits = fuse(masked)
+        values.append(torch.softmax(logits if logits.dtype == torch.float64 else logits.float(), dim=1))
     return torch.stack(values)
 
 

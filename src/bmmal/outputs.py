@@ -96,8 +96,7 @@ def mc_dropout_probs(model, dataset: MultimodalDataset, passes: int, seed: int, 
 def _cpu_fuse(model) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
     device = next(model.parameters()).device
 
-    @torch.no_grad()
-    def fuse(embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
+    def fuse(embeddings: dict[str, torch.Tensor]) -> torch.Tensor:  # differentiable (DeepFool); callers set no_grad
         return model.fuse({m: z.to(device) for m, z in embeddings.items()}).float().cpu()
 
     return fuse

@@ -1,0 +1,144 @@
+"""The `bmmal` command. Bad input ends with one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bmmal.errors import BmmalError
+
+app = typer.Typer(help="Balanced multimodal active learning.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+console = Console()
+
+
+def _strategy_list(value: str) -> list[str]:
+    from bmmal import strategies
+
+    names = [s.strip() for s in value.split(",") if s.strip()]
+    for name in names:
+        strategies.strategy_class(name)
+    if not names:
+        raise BmmalError("name at least one strategy")
+    return names
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("demo-output"),
+    strategies: Annotated[str, typer.Option(help="comma-separated strategy names")] = "random,badge,bmmal",
+    seeds: Annotated[int, typer.Option(min=1, help="number of seeds")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds after round 0")] = 8,
+    budget: Annotated[int, typer.Option(min=1, help="labels in round 0 and per round")] = 20,
+):
+    """Run the demo on the embedded mfeat data (a strong and a weak view), a few seeds, in about a minute."""
+    from bmmal.demo import run_demo
+
+    run_demo(out, _strategy_list(strategies), seeds, rounds, budget, console)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML run configuration")],
+    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<dataset>-<strategy>-seed<seed>)")]
+    = None,
+    strategy: Annotated[str | None, typer.Option(help="override the config's strategy")] = None,
+    seed: Annotated[int | None, typer.Option(help="override the config's seed")] = None,
+):
+    """Run one active-learning experiment from a config file."""
+    from bmmal.config import load_yaml, parse_config
+
+    data = load_yaml(config)
+    if isinstance(data, dict):
+        data = {**data, **({"strategy": strategy} if strategy else {}), **({"seed": seed} if seed is not None else {})}
+    cfg = parse_config(data, source=str(config))
+    out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}-seed{cfg.seed}"
+    _run_learner(lambda on_round: _new_learner(cfg, out, on_round), cfg.rounds)
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory written by `bmmal run`")]):
+    """Continue an interrupted run to the same result an uninterrupted one gives."""
+    from bmmal.config import load_run_config
+    from bmmal.loop import ActiveLearner
+
+    cfg = load_run_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
+    if cfg is None:
+        raise BmmalError(f"{run_dir} is not a run directory (no config.yaml)")
+    _run_learner(lambda on_round: ActiveLearner.resume(run_dir, on_round=on_round), cfg.rounds)
+
+
+def _new_learner(cfg, out, on_round):
+    from bmmal.loop import ActiveLearner
+
+    return ActiveLearner(cfg, out, on_round=on_round)
+
+
+def _run_learner(make, rounds: int) -> None:
+    from rich.progress import Progress
+
+    table = Table(title="rounds")
+    for column in ("round", "labels", "acc. micro", "acc. macro", "query s", "train s"):
+        table.add_column(column, justify="right")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("rounds", total=rounds + 1)
+
+        def on_round(row):
+            progress.advance(task)
+            table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
+                          f"{row['accuracy_macro']:.4f}", f"{row.get('query_seconds', 0) or 0:.3f}",
+                          f"{row['train_seconds']:.2f}")
+
+        learner = make(on_round)
+        progress.update(task, completed=learner.completed_round + 1)
+        learner.run()
+    console.print(table)
+    console.print(f"run directory: {learner.run_dir}  (metrics.csv, state.json, config.yaml)")
+
+
+@app.command("strategies")
+def list_strategies():
+    """List the available strategies, one line each."""
+    from bmmal import strategies
+
+    for name in strategies.available():
+        cls = strategies.strategy_class(name)
+        console.print(f"[bold]{name:<18}[/] {cls.summary}  [dim](needs: {', '.join(sorted(cls.needs)) or '-'})[/]")
+
+
+@app.command("datasets")
+def list_datasets():
+    """List the available datasets."""
+    from bmmal import datasets
+
+    for name in datasets.available():
+        console.print(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="bmmal")
+        return result if isinstance(result, int) else 0
+    except BmmalError as e:
+        Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        Console(stderr=True).print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; state is saved after every round: `bmmal resume RUN_DIR` continues")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

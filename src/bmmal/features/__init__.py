@@ -1,0 +1,70 @@
+"""Frozen pretrained feature extractors (image, text, audio) and an on-disk cache of their features.
+
+These turn raw files or texts into fixed vectors once, before active learning starts; they are not
+trained. (The trainable per-modality networks are `bmmal.models.encoders`; use its `identity` or
+`mlp` kind on the features produced here.)
+
+Extractors are found by name (`get("efficientnet-lite0")`) or by the kind of input
+(`default_for("image")`, `kind_of(value)` for a file path or inline text). Each lives in its own module,
+imported only when used, and needs the optional extra: `pip install 'bmmal[encoders]'`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from bmmal.errors import BmmalError
+from bmmal.features.base import FeatureExtractor, encode_batches
+from bmmal.features.cache import FeatureCache, default_cache_dir, fingerprint
+
+_EXTRACTORS: dict[str, str] = {
+    "efficientnet-lite0": "bmmal.features.image:EfficientNetLite0",
+    "all-minilm-l6-v2": "bmmal.features.text:MiniLM",
+    "mfcc": "bmmal.features.audio:MFCCStats",
+}
+DEFAULTS = {"image": "efficientnet-lite0", "text": "all-minilm-l6-v2", "audio": "mfcc"}
+SUFFIXES = {
+    "image": frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".svg"}),
+    "audio": frozenset({".wav", ".flac", ".ogg"}),
+    "text": frozenset({".txt"}),
+}
+KINDS = tuple(DEFAULTS)
+
+
+def available() -> list[str]:
+    return sorted(_EXTRACTORS)
+
+
+def register(name: str, target: str) -> None:
+    """Make `get(name)` build `target` ("package.module:Class")."""
+    _EXTRACTORS[name] = target
+
+
+def get(name: str, **options) -> FeatureExtractor:
+    """The extractor called `name`, with its options (e.g. `image_size` for the image extractor)."""
+    if name not in _EXTRACTORS:
+        raise BmmalError(f"unknown feature extractor {name!r}; available: {', '.join(available())}")
+    module, cls = _EXTRACTORS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+def default_for(kind: str) -> str:
+    """Name of the default extractor for a kind of input ("image", "text" or "audio")."""
+    if kind not in DEFAULTS:
+        raise BmmalError(f"unknown input kind {kind!r}; known: {', '.join(KINDS)}")
+    return DEFAULTS[kind]
+
+
+def kind_of_suffix(suffix: str) -> str | None:
+    """"image", "audio" or "text" for a file suffix such as ".png"; None if no extractor reads it."""
+    suffix = suffix.lower()
+    return next((kind for kind, suffixes in SUFFIXES.items() if suffix in suffixes), None)
+
+
+def kind_of_path(path: str | Path) -> str | None:
+    return kind_of_suffix(Path(path).suffix)
+
+
+__all__ = ["DEFAULTS", "KINDS", "SUFFIXES", "FeatureCache", "FeatureExtractor", "available", "default_cache_dir",
+           "default_for", "encode_batches", "fingerprint", "get", "kind_of_path", "kind_of_suffix", "register"]

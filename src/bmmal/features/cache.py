@@ -1,0 +1,100 @@
+"""On-disk cache of frozen features: computed once per (dataset, extractor identity, data content), reused after.
+
+An entry's file name holds a hash of the extractor's identity (name, version, options) and of a
+fingerprint of the inputs (the bytes of every input file, the characters of every inline text), so a
+changed encoder or changed data selects a new entry and an unchanged one finds the old entry. Entries
+are written atomically; a damaged entry is computed again.
+
+Location: the `root` argument, else the environment variable BMMAL_CACHE_DIR, else
+$XDG_CACHE_HOME/bmmal (~/.cache/bmmal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmmal.errors import BmmalError
+from bmmal.storage import atomic_write
+
+CACHE_ENV = "BMMAL_CACHE_DIR"
+_CHUNK = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bmmal"
+
+
+def fingerprint(items: Iterable[Any]) -> str:
+    """Content hash of an ordered list of inputs: a `Path` counts by its file's bytes, a `str` by its
+    text, `bytes` as they are, a tuple by its parts (e.g. (render settings, text))."""
+    digest = hashlib.sha256()
+
+    def add(item: Any) -> None:
+        if isinstance(item, Path):
+            if not item.is_file():
+                raise BmmalError(f"file not found: {item}")
+            digest.update(b"F")
+            with item.open("rb") as f:
+                while chunk := f.read(_CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
+        elif isinstance(item, str):
+            data = item.encode()
+            digest.update(b"T%d:" % len(data) + data)
+        elif isinstance(item, bytes):
+            digest.update(b"B%d:" % len(item) + item)
+        elif isinstance(item, tuple):
+            digest.update(b"(%d" % len(item))
+            for part in item:
+                add(part)
+        else:
+            raise TypeError(f"cannot fingerprint {type(item).__name__}")
+
+    for item in items:
+        add(item)
+    return digest.hexdigest()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
+
+
+class FeatureCache:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+
+    def entry(self, dataset: str, modality: str, extractor, data_fingerprint: str) -> Path:
+        key = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
+                          "data": data_fingerprint}, sort_keys=True, default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return self.root / _safe(dataset) / f"{_safe(modality)}-{_safe(extractor.name)}-{digest}.npz"
+
+    def features(self, dataset: str, modality: str, extractor, data_fingerprint: str,
+                 inputs: Callable[[], Sequence[Any]]) -> np.ndarray:
+        """The cached features, or `extractor.encode(inputs())` stored for next time.
+
+        `inputs` is called only on a miss, so expensive preparation (rendering, decoding) is skipped on a hit.
+        """
+        path = self.entry(dataset, modality, extractor, data_fingerprint)
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    return z["features"]
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # damaged entry: compute it again
+        features = np.asarray(extractor.encode(inputs(), description=f"{dataset}: {modality} ({extractor.name})"),
+                              dtype=np.float32)
+        meta = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
+                           "data": data_fingerprint}, default=str)
+        atomic_write(path, lambda f: np.savez(f, features=features, meta=np.array(meta)))
+        return features

@@ -1,0 +1,134 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from bmmal import strategies
+from bmmal.contribution import shapley
+from bmmal.outputs import PoolOutputs
+from bmmal.strategies.gradient_embedding import gradient_embedding, pseudo_label_residual
+from bmmal.strategies.kmeanspp import OuterProductEmbedding, kmeanspp_seeding
+from tests.conftest import random_embeddings
+
+
+def pool_outputs(n=40, dims=(4, 3), n_classes=5, n_labeled=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    emb = {f"m{i}": torch.randn(n, d, generator=g, dtype=torch.float64) for i, d in enumerate(dims)}
+    weights = torch.randn(sum(dims), n_classes, generator=g, dtype=torch.float64)
+
+    def fuse(z):
+        return torch.cat(list(z.values()), 1) @ weights
+
+    labeled = torch.zeros(n, dtype=torch.bool)
+    labeled[:n_labeled] = True
+    return PoolOutputs(labeled=labeled, probs=torch.softmax(fuse(emb), 1), embeddings=emb,
+                       shapley=shapley(fuse, emb), fuse=fuse)
+
+
+def materialised(outputs, rows, scales=None):
+    """The gradient embedding built the naive way: per modality block, per class, then concatenated."""
+    a = pseudo_label_residual(outputs.probs[rows])
+    blocks = []
+    for m, z in enumerate(outputs.embeddings.values()):
+        s = scales[:, m:m + 1] if scales is not None else 1.0
+        blocks.append((a[:, :, None] * (s * z[rows])[:, None, :]).reshape(len(rows), -1))
+    return torch.cat(blocks, 1)
+
+
+def naive_kmeanspp(g, k, rng):
+    """k-means++ on materialised rows with the same sampling rule as the kernel."""
+    d2_all = torch.cdist(g, g) ** 2
+    chosen = [int(torch.argmax((g ** 2).sum(1)))]
+    while len(chosen) < k:
+        min_d2 = d2_all[:, chosen].min(1).values.numpy().copy()
+        min_d2[min_d2 <= 1e-12] = 0
+        min_d2[chosen] = 0
+        cumulative = np.cumsum(min_d2)
+        chosen.append(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_factored_distances_equal_materialised(scaled):
+    outputs = pool_outputs()
+    rows = outputs.unlabeled_rows
+    scales = torch.rand(len(rows), 2, dtype=torch.float64) if scaled else None
+    factored = gradient_embedding(outputs, rows, scales)
+    dense = materialised(outputs, rows, scales)
+    norms = factored.sq_norms()
+    torch.testing.assert_close(norms, (dense ** 2).sum(1))
+    for row in (0, 5, len(rows) - 1):
+        torch.testing.assert_close(factored.sq_distances_to(row, norms), ((dense - dense[row]) ** 2).sum(1))
+    torch.testing.assert_close(factored.materialize().norm(dim=1), dense.norm(dim=1))
+
+
+@pytest.mark.parametrize("name", ["badge", "bmmal"])
+def test_selection_equals_naive_kmeanspp(name):
+    outputs = pool_outputs(n=60)
+    rows = outputs.unlabeled_rows
+    strategy = strategies.get(name)
+    scales = strategy.modality_scales(outputs, rows) if name == "bmmal" else None
+    expected = rows[naive_kmeanspp(materialised(outputs, rows, scales), 12, np.random.default_rng(3))]
+    np.testing.assert_array_equal(strategy.select(outputs, 12, seed=3), expected)
+
+
+def test_first_pick_is_largest_norm_and_no_repeats():
+    emb = random_embeddings(n=30, dims=(5,))["m0"]
+    residual = torch.rand(30, 4, dtype=torch.float64)
+    e = OuterProductEmbedding(residual, emb)
+    chosen = kmeanspp_seeding(e, 30, np.random.default_rng(0))
+    assert chosen[0] == int(torch.argmax(e.sq_norms()))
+    assert sorted(chosen) == list(range(30))
+
+
+def test_same_seed_same_rows():
+    outputs = pool_outputs(n=80)
+    s = strategies.get("bmmal")
+    np.testing.assert_array_equal(s.select(outputs, 10, seed=7), s.select(outputs, 10, seed=7))
+    assert not np.array_equal(s.select(outputs, 10, seed=7), s.select(outputs, 10, seed=8))
+
+
+def test_zero_distance_rows_are_filled_at_random_with_a_warning():
+    base = torch.ones(1, 3, dtype=torch.float64)
+    e = OuterProductEmbedding(torch.tensor([[0.5, -0.5]] * 5 + [[0.1, -0.1]], dtype=torch.float64),
+                              base.repeat(6, 1))
+    with pytest.warns(RuntimeWarning, match="distance 0"):
+        chosen = kmeanspp_seeding(e, 4, np.random.default_rng(0))
+    assert chosen[0] == 0 and chosen[1] == 5  # 5 is the only row at positive distance
+    assert len(set(chosen.tolist())) == 4
+
+
+def test_duplicates_of_chosen_rows_are_not_picked_while_others_remain():
+    z = torch.tensor([[1.0, 0.0]] * 10 + [[0.0, 1.0], [0.0, 2.0]])
+    a = torch.tensor([[0.6, -0.6]] * 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen = kmeanspp_seeding(OuterProductEmbedding(a, z), 3, np.random.default_rng(0))
+    assert 11 in chosen and 10 in chosen  # both distinct rows come before any duplicate
+
+
+def test_bmmal_with_equal_contributions_is_badge():
+    outputs = pool_outputs(n=70)
+    outputs.shapley = torch.ones_like(outputs.shapley)  # every modality contributes equally
+    np.testing.assert_array_equal(strategies.get("bmmal").select(outputs, 15, seed=4),
+                                  strategies.get("badge").select(outputs, 15, seed=4))
+
+
+def test_bmmal_for_three_modalities_and_nan_contributions():
+    outputs = pool_outputs(n=50, dims=(3, 2, 4))
+    outputs.shapley[10:20] = float("nan")
+    outputs.shapley[20:30] = 0.0
+    scales = strategies.get("bmmal").modality_scales(outputs, outputs.unlabeled_rows)
+    assert torch.isfinite(scales).all() and (scales <= 1).all() and (scales >= 0).all()
+    assert torch.equal(scales[(10 - 6):(30 - 6)], torch.ones(20, 3, dtype=scales.dtype))
+    outputs.shapley = torch.nan_to_num(outputs.shapley)
+    rows = strategies.get("bmmal").select(outputs, 9, seed=0)
+    assert len(set(rows.tolist())) == 9 and not outputs.labeled[rows].any()
+
+
+def test_bmmal_computes_shapley_through_fuse_when_absent():
+    outputs = pool_outputs(n=30)
+    expected = strategies.get("bmmal").select(outputs, 5, seed=1)
+    outputs.shapley = None
+    np.testing.assert_array_equal(strategies.get("bmmal").select(outputs, 5, seed=1), expected)
