@@ -16,6 +16,9 @@ from bmmal.errors import BmmalError
 _LOADERS: dict[str, str] = {
     "mfeat": "bmmal.datasets.mfeat:load_mfeat",
     "synthetic": "bmmal.datasets.synthetic:load_synthetic",
+    "food101": "bmmal.datasets.food101:load_food101",
+    "kinetics_sounds": "bmmal.datasets.kinetics_sounds:load_kinetics_sounds",
+    "vggsound": "bmmal.datasets.vggsound:load_vggsound",
 }
 
 

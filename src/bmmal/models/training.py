@@ -8,8 +8,11 @@ import torch.nn.functional as F
 
 from bmmal.config import ModelConfig, TrainConfig
 from bmmal.data import MultimodalDataset
+from bmmal.models import r2plus1d, resnet, text
 from bmmal.models.classifier import ModelOutput, MultimodalClassifier
 from bmmal.models.encoders import build_encoder
+
+ENCODER_MODULES = (resnet, r2plus1d, text)  # imported for their encoder registrations
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -54,15 +57,74 @@ def make_optimizer(model: MultimodalClassifier, config: TrainConfig) -> torch.op
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
+
+
+def lr_factor(epoch: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier of an epoch: linear warm-up, then x lr_gamma at each milestone passed."""
+    warmup = (epoch + 1) / config.warmup_epochs if epoch < config.warmup_epochs else 1.0
+    return warmup * config.lr_gamma ** sum(epoch >= m for m in config.lr_milestones)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """A per-epoch LambdaLR, or None when no schedule is configured (constant learning rates)."""
+    if not config.lr_milestones and not config.warmup_epochs:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(epoch, config))
+
+
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """One epoch's shuffled batches of positions 0..n-1 (a last batch of one is dropped when n >= 2:
+    it adds noise and breaks batch statistics)."""
+    order = torch.randperm(n, generator=generator).numpy()
+    batches = [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    return [b for b in batches if len(b) >= 2 or n < 2]
+
+
+class _TrainBatches(torch.utils.data.Dataset):
+    """Batch i of a file-backed dataset, augmented with its own seed: what DataLoader workers compute."""
+
+    def __init__(self, dataset, batches: list[np.ndarray], seeds: list[int]):
+        self.dataset, self.batches, self.seeds = dataset, batches, seeds
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return self.dataset.train_batch(self.batches[i], self.seeds[i])
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    return torch.bfloat16 if config.amp == "bf16" else torch.float16
 
 
 class Trainer:
-    """Trains a model from scratch on labelled rows: seeded, deterministic on CPU, CUDA when present."""
+    """Trains a model from scratch on labelled rows: seeded, deterministic on CPU, CUDA when present.
+
+    Datasets with a `train_batch(rows, seed)` method (file-backed ones) get their training batches,
+    augmented, from a DataLoader with `num_workers` worker processes; in-memory datasets are indexed
+    directly. Mixed precision (`amp`) applies on CUDA only.
+    """
 
     def __init__(self, config: TrainConfig):
         self.config = config
         self.device = resolve_device(config.device)
+
+    def _inputs(self, dataset: MultimodalDataset, rows: np.ndarray, plan: list[tuple[int, np.ndarray]], seed: int):
+        """Model inputs for each planned batch, in order."""
+        if not hasattr(dataset, "train_batch"):
+            for _, batch in plan:
+                yield dataset.batch(rows[batch])
+            return
+        seeds = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 1]).generate_state(max(len(plan), 1))
+        batches = _TrainBatches(dataset, [rows[batch] for _, batch in plan], [int(x) for x in seeds[:len(plan)]])
+        loader = torch.utils.data.DataLoader(
+            batches, batch_size=None, shuffle=False, num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(int(seed)),
+            persistent_workers=False, prefetch_factor=4 if self.config.num_workers else None)
+        yield from loader
 
     def fit(self, model: MultimodalClassifier, dataset: MultimodalDataset, rows: np.ndarray,
             labels: np.ndarray, seed: int) -> MultimodalClassifier:
@@ -70,19 +132,23 @@ class Trainer:
         targets_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         model.to(self.device).train()
         optimizer = make_optimizer(model, self.config)
+        scheduler = make_scheduler(optimizer, self.config)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # dropout masks
-        batch_size = self.config.batch_size
-        for _ in range(self.config.epochs):
-            order = torch.randperm(len(rows), generator=generator).numpy()
-            for start in range(0, len(rows), batch_size):
-                batch = order[start:start + batch_size]
-                if len(batch) < 2 and len(rows) >= 2:
-                    continue  # a last batch of one adds noise and breaks batch statistics
-                inputs = {m: x.to(self.device) for m, x in dataset.batch(rows[batch]).items()}
+        plan = [(epoch, batch) for epoch in range(self.config.epochs)
+                for batch in epoch_batches(len(rows), self.config.batch_size, generator)]
+        dtype = amp_dtype(self.config, self.device)
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+        non_blocking = self.device.type == "cuda"
+        for i, ((epoch, batch), inputs) in enumerate(zip(plan, self._inputs(dataset, rows, plan, seed))):
+            inputs = {m: x.to(self.device, non_blocking=non_blocking) for m, x in inputs.items()}
+            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(inputs)
                 loss = multimodal_loss(out, targets_all[batch].to(self.device), self.config)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None and (i + 1 == len(plan) or plan[i + 1][0] != epoch):
+                scheduler.step()
         return model.eval()
