@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -102,6 +101,36 @@ def _run_learner(make, rounds: int) -> None:
     console.print(f"run directory: {learner.run_dir}  (metrics.csv, state.json, config.yaml)")
 
 
+@app.command()
+def benchmark(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML benchmark configuration")],
+    out: Annotated[Path | None, typer.Option(help="benchmark directory (default benchmarks/runs/<name>)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="cells run at the same time")] = 1,
+    executor: Annotated[str, typer.Option(help="local (worker processes) or ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray locally)")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per cell (default cores / workers)")]
+    = None,
+):
+    """Run a grid of datasets x settings x strategies x seeds; finished cells are reused, interrupted ones resume."""
+    from bmmal.experiment.executors import default_threads, make_executor
+    from bmmal.experiment.grid import load_benchmark_config
+    from bmmal.experiment.runner import run_benchmark
+
+    cfg = load_benchmark_config(config)
+    threads = threads or default_threads(workers)
+    run_benchmark(cfg, out or Path("benchmarks/runs") / cfg.name, make_executor(executor, workers, threads, address),
+                  threads, console)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a benchmark directory written by `bmmal benchmark`")]):
+    """Write report.md and PNG figures for a benchmark: accuracy, AULC, paired tests, modality balance."""
+    from bmmal.experiment.report import write_report
+
+    path = write_report(run_dir)
+    console.print(f"report: {path}")
+
+
 @app.command("strategies")
 def list_strategies():
     """List the available strategies, one line each."""
@@ -124,20 +153,16 @@ def list_datasets():
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="bmmal")
-        return result if isinstance(result, int) else 0
+        app(args=argv, prog_name="bmmal")  # standalone mode: usage errors print and exit 2
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BmmalError as e:
         Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         return 2
-    except click.exceptions.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        Console(stderr=True).print("aborted")
-        return 130
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; state is saved after every round: `bmmal resume RUN_DIR` continues")
         return 130
+    return 0
 
 
 if __name__ == "__main__":
