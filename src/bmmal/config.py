@@ -72,6 +72,7 @@ class RunConfig(Strict):
         if self.dataset.name not in datasets.available():
             raise ValueError(f"unknown dataset {self.dataset.name!r}; available: {', '.join(datasets.available())}")
         if self.strategy not in strategies.available():
+    selection_stats: bool = True  # Shapley balance of each selected batch (costs one 2^M-coalition pass)
             raise ValueError(f"unknown strategy {self.strategy!r}; available: {', '.join(strategies.available())}")
         return self
 

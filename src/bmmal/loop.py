@@ -197,7 +197,7 @@ class ActiveLearner:
 
     def _next_round(self, round_index: int) -> None:
         seed = round_seed(self.config.seed, round_index)
-        needs = set(self.strategy.needs) | {"embeddings", "fuse"}
+        needs = set(self.strategy.needs) | ({"embeddings", "fuse"} if self.config.selection_stats else set())
         start = time.perf_counter()
         outputs = infer(self.model, self.train_set, self.pool.labeled, needs, self.config.mc_passes, seed,
                         self.config.eval_batch_size)
@@ -205,7 +205,7 @@ class ActiveLearner:
         start = time.perf_counter()
         rows = self.strategy.select(outputs, self.config.budget, seed=seed)
         query_seconds = time.perf_counter() - start
-        balance = selection_balance(outputs, rows, self.train_set.modalities)
+        balance = selection_balance(outputs, rows, self.train_set.modalities) if self.config.selection_stats else {}
         self.pool.label(rows, self.train_set.labels[rows], round_index)
         self.model, train_seconds = self._train(seed)
         row = self._record(round_index, train_seconds,
