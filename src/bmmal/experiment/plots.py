@@ -1,7 +1,13 @@
-"""Figures. matplotlib is imported lazily and always with the non-interactive Agg backend."""
+"""Figures. matplotlib is imported lazily and always with the non-interactive Agg backend.
+
+Every figure is one or more panels of curves against the number of labelled samples: one line per
+strategy, the mean over seeds with a +- 1 std band. Input frames are wide: one row per
+(strategy, seed, round) with n_labeled and one column per metric.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,27 +22,71 @@ def _pyplot():
     return plt
 
 
-def learning_curves(frame: pd.DataFrame, path: str | Path, metric: str = "accuracy_micro",
-                    group: str = "strategy", title: str | None = None) -> Path:
-    """Mean of `metric` over seeds against the number of labels, one line per `group`, +- 1 std band.
+def _curve(ax, part: pd.DataFrame, column: str, colour, label: str | None, dashed: bool = False) -> None:
+    stats = part.groupby("n_labeled")[column].agg(["mean", "std"]).fillna(0.0)
+    if stats.empty:
+        return
+    x = stats.index.to_numpy()
+    ax.plot(x, stats["mean"], marker="o", markersize=3, color=colour, label=label, linestyle="--" if dashed else "-")
+    if not dashed:
+        ax.fill_between(x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour, alpha=0.15)
 
-    `frame` is wide: one row per (group, seed, round) with columns n_labeled and `metric`.
-    """
+
+def panel_curves(frame: pd.DataFrame, path: str | Path, panels: Sequence[tuple[str, str]], ylabel: str,
+                 title: str | None = None, group: str = "strategy", dashed: Sequence[str] | None = None,
+                 dashed_label: str = "") -> Path:
+    """One panel per (panel title, column); in each, one curve per `group` value. With `dashed` (one column
+    per panel), each group also gets a dashed curve of that column in the same colour (no band)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for name, part in frame.groupby(group, sort=True):
-        stats = part.groupby("n_labeled")[metric].agg(["mean", "std"]).fillna(0.0)
-        x = stats.index.to_numpy()
-        ax.plot(x, stats["mean"], marker="o", markersize=3, label=str(name))
-        ax.fill_between(x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.2)
-    ax.set_xlabel("labelled samples")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or metric.replace("_", " "))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    n = len(panels)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), dpi=110, squeeze=False, sharey=True,
+                             layout="constrained")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(dict.fromkeys(frame[group]))
+    for k, (panel_title, column) in enumerate(panels):
+        ax = axes[k // cols][k % cols]
+        for i, name in enumerate(groups):
+            part = frame[frame[group] == name].dropna(subset=[column])
+            colour = colours[i % len(colours)]
+            _curve(ax, part, column, colour, str(name))
+            if dashed:
+                _curve(ax, frame[frame[group] == name].dropna(subset=[dashed[k]]), dashed[k], colour,
+                       None, dashed=True)
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("labelled samples")
+        if k % cols == 0:
+            ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if dashed:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="grey", linestyle="--"))
+        labels.append(dashed_label)
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    if title:
+        fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def learning_curves(frame: pd.DataFrame, path: str | Path, metric: str = "accuracy_micro",
+                    group: str = "strategy", title: str | None = None) -> Path:
+    """Mean of `metric` over seeds against the number of labels, one line per `group`, +- 1 std band."""
+    label = metric.replace("_", " ")
+    return panel_curves(frame, path, [(title or label, metric)], label, group=group)
+
+
+def modality_curves(frame: pd.DataFrame, path: str | Path, prefix: str, modalities: Sequence[str], ylabel: str,
+                    title: str, dashed_prefix: str | None = None, dashed_label: str = "") -> Path:
+    """One panel per modality of the columns `prefix + modality` (e.g. 'unimodal_accuracy_micro:')."""
+    panels = [(m, f"{prefix}{m}") for m in modalities]
+    dashed = [f"{dashed_prefix}{m}" for m in modalities] if dashed_prefix else None
+    return panel_curves(frame, path, panels, ylabel, title, dashed=dashed, dashed_label=dashed_label)
