@@ -150,6 +150,15 @@ def list_datasets():
         console.print(name)
 
 
+def _register_labelling() -> None:
+    from bmmal.labelling.commands import register
+
+    register(app, console)
+
+
+_register_labelling()  # init, query, status, label, export, import
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:

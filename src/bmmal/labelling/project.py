@@ -1,0 +1,149 @@
+"""A labelling project: a directory over a manifest of unlabelled multimodal samples.
+
+    DIR/project.json   manifest path, classes, modalities, seed, model and training settings (written once)
+    DIR/labels.db      the SQLite store: labels, queried batches, leases (see `store.py`)
+    DIR/model.pt       the model trained by the last `bmmal query` that had labels
+    DIR/model.json     its metrics on the held-out labels, modality balance, what it was trained on
+
+The labels in the store are the truth; the manifest's label column only seeds them at `bmmal init`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bmmal.config import ModelConfig, TrainConfig, parse_config
+from bmmal.errors import BmmalError
+from bmmal.labelling.samples import Samples
+from bmmal.labelling.store import LabelStore
+from bmmal.storage import atomic_write_json, read_json
+
+PROJECT_FILE = "project.json"
+DB_FILE = "labels.db"
+MODEL_FILE = "model.pt"
+MODEL_INFO_FILE = "model.json"
+VERSION = 1
+
+
+@dataclass
+class Settings:
+    """What a project is: written to project.json at init, read back unchanged."""
+
+    manifest: str
+    classes: tuple[str, ...]
+    modalities: tuple[str, ...]
+    seed: int = 0
+    validation_fraction: float = 0.2  # share of the labels held out to measure the model ...
+    min_labels_for_validation: int = 30  # ... once the project has at least this many labels
+    lease_seconds: float = 600.0  # how long a browser session holds a sample it was shown
+    extractors: dict[str, str] = field(default_factory=dict)  # modality -> feature extractor (default: by kind)
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields
+
+    def to_json(self) -> dict:
+        return {"version": VERSION, "manifest": self.manifest, "classes": list(self.classes),
+                "modalities": list(self.modalities), "seed": self.seed,
+                "validation_fraction": self.validation_fraction,
+                "min_labels_for_validation": self.min_labels_for_validation, "lease_seconds": self.lease_seconds,
+                "extractors": self.extractors, "model": self.model, "train": self.train}
+
+    @classmethod
+    def from_json(cls, data: dict, source: str) -> Settings:
+        if data.get("version") != VERSION:
+            raise BmmalError(f"{source}: project version {data.get('version')} is not {VERSION}")
+        fields = {k: v for k, v in data.items() if k != "version"}
+        fields["classes"], fields["modalities"] = tuple(fields["classes"]), tuple(fields["modalities"])
+        return cls(**fields)
+
+    def model_config(self) -> ModelConfig:
+        return parse_config(self.model, ModelConfig, "project.json: model")
+
+    def train_config(self) -> TrainConfig:
+        return parse_config(self.train, TrainConfig, "project.json: train")
+
+
+def parse_classes(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    classes = tuple(c.strip() for c in (text.split(",") if isinstance(text, str) else text))
+    if any(not c for c in classes):
+        raise BmmalError("class names must not be empty (give them as --classes a,b,c)")
+    if len(classes) < 2:
+        raise BmmalError(f"a labelling project needs at least 2 classes, got {len(classes)}")
+    if len(set(classes)) != len(classes):
+        raise BmmalError(f"class listed twice: {', '.join(classes)}")
+    return classes
+
+
+class Project:
+    """An opened labelling project."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        if not (self.dir / PROJECT_FILE).is_file():
+            raise BmmalError(f"{self.dir} is not a labelling project (no {PROJECT_FILE}); create one with `bmmal init`")
+        self.settings = Settings.from_json(read_json(self.dir / PROJECT_FILE), str(self.dir / PROJECT_FILE))
+        self.store = LabelStore(self.dir / DB_FILE)
+
+    @classmethod
+    def create(cls, directory: str | Path, manifest: str | Path, classes, modalities=None, seed: int = 0,
+               **settings) -> Project:
+        """Create the project and import the manifest's seed labels; nothing is left behind on bad input.
+
+        The manifest is loaded in full here (every file checked, features computed and cached), so that
+        problems show now and the first query starts from cached features.
+        """
+        from bmmal.datasets.manifest import load_manifest
+
+        directory, manifest = Path(directory), Path(manifest).expanduser().resolve()
+        if (directory / PROJECT_FILE).exists():
+            raise BmmalError(f"{directory} is already a labelling project")
+        if directory.exists() and any(directory.iterdir()):
+            raise BmmalError(f"{directory} is not empty; choose a new directory for the project")
+        classes = parse_classes(classes)
+        settings = Settings(str(manifest), classes, (), seed, **settings)
+        settings.model_config(), settings.train_config()  # validate now, not at the first query
+        data = load_manifest(manifest, modalities, classes=classes, extractors=settings.extractors)
+        settings.modalities = data.modalities
+        seeds = {i: classes[y] for i, y in zip(data.ids, data.labels) if y >= 0}
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            store = LabelStore(directory / DB_FILE)
+            store.set_labels(sorted(seeds.items()), source="manifest")
+            atomic_write_json(directory / PROJECT_FILE, settings.to_json())  # the commit point
+        except BaseException:
+            for suffix in ("", "-wal", "-shm"):
+                (directory / (DB_FILE + suffix)).unlink(missing_ok=True)
+            raise
+        return cls(directory)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.settings.classes
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.settings.modalities
+
+    @cached_property
+    def samples(self) -> Samples:
+        """The manifest's samples (ids and modality values); read once per opened project."""
+        manifest = Path(self.settings.manifest)
+        if not manifest.is_file():
+            raise BmmalError(f"the project's manifest {manifest} is missing")
+        return Samples(manifest, self.modalities)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.samples.ids
+
+    def model_info(self) -> dict | None:
+        path = self.dir / MODEL_INFO_FILE
+        return read_json(path) if path.is_file() else None
+
+    def counts(self) -> dict[str, int]:
+        labels = self.store.labels()
+        pending = self.store.pending()
+        return {"labeled": len(labels), "pending": len(pending),
+                "unlabeled": len(self.ids) - len(labels) - len(pending), "total": len(self.ids)}

@@ -1,0 +1,145 @@
+"""`bmmal query`: train on the labels so far, select the next batch, record it as pending.
+
+With labels, a model is trained from scratch on them (the spine's `build_model` + `Trainer`), measured on
+a held-out part of them once there are enough (a fixed 20% of the labelled ids, chosen by a hash of the
+id so that a sample never moves between training and validation), and the strategy selects from its
+`PoolOutputs`. Without labels there is no model: `random` draws a batch, and the diversity strategies
+(`kmeans`, `coreset`) work on the manifest's standardised features as embeddings.
+Pending samples are never selected again; they count as taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bmmal import strategies
+from bmmal.contribution import contribution_shares, shapley
+from bmmal.data import UNLABELED, ArrayDataset, standardize
+from bmmal.errors import BmmalError
+from bmmal.loop import round_seed, save_model
+from bmmal.metrics import evaluate
+from bmmal.models import Trainer, build_model
+from bmmal.outputs import PoolOutputs, infer
+from bmmal.storage import atomic_write_json
+
+MODEL_FREE = ("random", "kmeans", "coreset")  # strategies that can pick a first batch with no labels
+AUTO = "auto"  # bmmal once there are labels, kmeans before
+
+
+@dataclass
+class QueryResult:
+    batch: int
+    strategy: str
+    sample_ids: list[str]
+    model_info: dict | None  # None when no model was trained (no labels yet)
+
+
+def pool_dataset(project) -> ArrayDataset:
+    """The manifest's features (standardised per modality over the whole pool), in the project's id order,
+    with the project's classes and the store's labels."""
+    from bmmal.datasets.manifest import load_manifest
+
+    dataset = load_manifest(project.settings.manifest, project.modalities, classes=project.classes,
+                            extractors=project.settings.extractors)
+    labels = project.store.labels()
+    index = {c: k for k, c in enumerate(project.classes)}
+    y = np.array([index[labels[i]] if i in labels else UNLABELED for i in dataset.ids], dtype=np.int64)
+    (dataset,) = standardize(ArrayDataset(dataset.features, y, project.classes, dataset.ids, "labelling"))
+    return dataset
+
+
+def is_validation(sample_ids, seed: int, fraction: float) -> np.ndarray:
+    """Fixed per id: whether a labelled sample is held out for validation (hash of seed and id < fraction)."""
+    def unit(sample_id: str) -> float:
+        digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+    return np.array([unit(i) < fraction for i in sample_ids], dtype=bool)
+
+
+def split_labeled(project, dataset: ArrayDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) among the labelled rows; no validation while labels are few."""
+    labeled = np.flatnonzero(dataset.labels != UNLABELED)
+    settings = project.settings
+    if len(labeled) < settings.min_labels_for_validation:
+        return labeled, labeled[:0]
+    held = is_validation(dataset.ids[labeled], settings.seed, settings.validation_fraction)
+    train, val = labeled[~held], labeled[held]
+    if len(np.unique(dataset.labels[train])) < 2 or len(val) == 0:
+        return labeled, labeled[:0]
+    return train, val
+
+
+def modality_balance(outputs: PoolOutputs, rows: np.ndarray, modalities: tuple[str, ...]) -> dict[str, float]:
+    """Mean Shapley contribution share of each modality to the predicted class, over `rows`."""
+    if len(rows) == 0:
+        return {}
+    phi = outputs.shapley if outputs.shapley is not None else shapley(outputs.fuse, outputs.embeddings)
+    shares = contribution_shares(phi[rows], outputs.probs[rows].argmax(1)).numpy()
+    return {m: float(shares[:, i].mean()) for i, m in enumerate(modalities)}
+
+
+def train_and_infer(project, dataset: ArrayDataset, taken: np.ndarray, needs: set[str], seed: int):
+    """(model, PoolOutputs, info): train on the training part of the labels, measure on the held-out part,
+    infer on the pool."""
+    settings = project.settings
+    train_rows, val_rows = split_labeled(project, dataset)
+    trainer = Trainer(settings.train_config())
+    model = build_model(settings.model_config(), dataset, seed)
+    start = time.perf_counter()
+    trainer.fit(model, dataset, train_rows, dataset.labels[train_rows], seed)
+    info: dict = {"trained_on": int(len(train_rows)), "validation_size": int(len(val_rows)),
+                  "train_seconds": time.perf_counter() - start, "seed": seed, "time": time.time()}
+    info["validation"] = evaluate(model, dataset.subset(val_rows)) if len(val_rows) else None
+    outputs = infer(model, dataset, taken, needs | {"embeddings", "fuse"}, seed=seed)
+    unlabeled = np.flatnonzero(dataset.labels == UNLABELED)
+    info["pool_balance"] = modality_balance(outputs, unlabeled, dataset.modalities)
+    return model, outputs, info
+
+
+def resolve_strategy(name: str, n_labeled: int) -> str:
+    if name == AUTO:
+        return "bmmal" if n_labeled else "kmeans"
+    if n_labeled == 0 and name not in MODEL_FREE:
+        raise BmmalError(f"strategy {name!r} needs a model, and there are no labels yet; pick the first batch "
+                         f"with --strategy {' or '.join(MODEL_FREE)}")
+    return name
+
+
+def query(project, budget: int, strategy: str = AUTO, **params) -> QueryResult:
+    """Select `budget` samples that are neither labelled nor pending and record them as a pending batch."""
+    dataset = pool_dataset(project)
+    n_labeled = int((dataset.labels != UNLABELED).sum())
+    name = resolve_strategy(strategy, n_labeled)
+    chosen = strategies.get(name, **params)
+    pending = set(project.store.pending())
+    taken = (dataset.labels != UNLABELED) | np.isin(dataset.ids, list(pending))
+    n_free = int((~taken).sum())
+    if budget > n_free:
+        raise BmmalError(f"budget {budget} is larger than the {n_free} samples that are neither labelled nor pending")
+    seed = round_seed(project.settings.seed, len(project.store.batches()))
+    if n_labeled:
+        model, outputs, info = train_and_infer(project, dataset, taken, set(chosen.needs), seed)
+    else:
+        features = {m: torch.as_tensor(x).reshape(len(x), -1) for m, x in dataset.features.items()}
+        uniform = torch.full((len(dataset), len(dataset.classes)), 1.0 / len(dataset.classes))
+        outputs, info = PoolOutputs(labeled=torch.as_tensor(taken), probs=uniform, embeddings=features), None
+    rows = chosen.select(outputs, budget, seed=seed)
+    ids = dataset.ids[rows].tolist()
+    predictions = None
+    if info is not None:
+        probs = outputs.probs[rows]
+        predictions = [{"label": project.classes[int(p.argmax())], "score": float(p.max()),
+                        "probs": {c: round(float(v), 6) for c, v in zip(project.classes, p)}} for p in probs]
+    batch = project.store.add_batch(name, ids, predictions, {"seed": seed, "params": params,
+                                                             "model": info is not None})
+    if info is not None:
+        info["batch"] = batch
+        save_model(project.dir / "model.pt", model)
+        atomic_write_json(project.dir / "model.json", info)
+    return QueryResult(batch, name, ids, info)

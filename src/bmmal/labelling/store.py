@@ -1,0 +1,274 @@
+"""The labelling store: one SQLite database per project, the single source of truth for human labels.
+
+Every change is one short `BEGIN IMMEDIATE` transaction (WAL journal, `synchronous=FULL`), so an answer
+is on disk before the HTTP reply leaves, a killed server loses nothing, and concurrent writers are
+serialised by SQLite itself. Connections are opened per operation, so any thread or process can use it.
+
+Tables:
+- labels       current label of each labelled sample (class name), where it came from, who, when;
+- batches      one row per `bmmal query`: strategy, time, labelled count then, model info (JSON);
+- batch_items  the samples of each batch in order, with the model's prediction (JSON) for pre-annotation;
+               a sample is pending while it is in a batch and has no label;
+- leases       which session (a labeller's browser tab) holds which pending sample until when, so that
+               no two sessions get the same sample;
+- skips        samples a session skipped (they stay pending for everyone else);
+- events       every web answer and skip, in order, so that undo can reverse a session's last action.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bmmal.errors import BmmalError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS labels (
+    sample_id TEXT PRIMARY KEY, label TEXT NOT NULL, source TEXT NOT NULL, labeller TEXT,
+    time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY, strategy TEXT NOT NULL, created REAL NOT NULL, n_labeled INTEGER NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS batch_items (
+    sample_id TEXT PRIMARY KEY, batch INTEGER NOT NULL REFERENCES batches(id), position INTEGER NOT NULL,
+    prediction TEXT);
+CREATE INDEX IF NOT EXISTS batch_items_order ON batch_items (batch, position);
+CREATE TABLE IF NOT EXISTS leases (
+    sample_id TEXT PRIMARY KEY, session TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS skips (
+    session TEXT NOT NULL, sample_id TEXT NOT NULL, PRIMARY KEY (session, sample_id));
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL, sample_id TEXT NOT NULL,
+    action TEXT NOT NULL, label TEXT, time REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
+"""
+
+PENDING = "SELECT b.sample_id FROM batch_items b LEFT JOIN labels l USING (sample_id) WHERE l.sample_id IS NULL"
+
+
+class Conflict(BmmalError):
+    """A labelling action that the current state does not allow (taken by someone else, already labelled)."""
+
+
+class LabelStore:
+    """Labels, batches and leases of one project, in `path` (an SQLite file)."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.clock = clock
+        with self.transaction() as db:
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+
+    def connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE): all of it is applied, or none."""
+        db = self.connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        db = self.connect()
+        try:
+            db.execute("BEGIN")
+            yield db
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def labels(self) -> dict[str, str]:
+        with self.reading() as db:
+            return dict(db.execute("SELECT sample_id, label FROM labels"))
+
+    def pending(self) -> list[str]:
+        """Pending sample ids, oldest batch first, in selection order."""
+        with self.reading() as db:
+            return [r[0] for r in db.execute(PENDING + " ORDER BY b.batch, b.position")]
+
+    def pending_items(self) -> list[dict]:
+        """Pending samples with their batch and the model's prediction at query time."""
+        with self.reading() as db:
+            rows = db.execute("SELECT b.sample_id, b.batch, b.position, b.prediction FROM batch_items b "
+                              "LEFT JOIN labels l USING (sample_id) WHERE l.sample_id IS NULL "
+                              "ORDER BY b.batch, b.position").fetchall()
+        return [{"id": s, "batch": b, "position": p, "prediction": json.loads(pred) if pred else None}
+                for s, b, p, pred in rows]
+
+    def batches(self) -> list[dict]:
+        with self.reading() as db:
+            rows = db.execute("SELECT id, strategy, created, n_labeled, info, "
+                              "(SELECT count(*) FROM batch_items i WHERE i.batch = batches.id), "
+                              "(SELECT count(*) FROM batch_items i JOIN labels l USING (sample_id) "
+                              " WHERE i.batch = batches.id) FROM batches ORDER BY id").fetchall()
+        return [{"id": i, "strategy": s, "created": c, "n_labeled": n, "info": json.loads(info), "size": size,
+                 "done": done} for i, s, c, n, info, size, done in rows]
+
+    def progress(self) -> dict[str, int]:
+        """Labelled and total samples over the open batches (those with a pending sample, else the last)."""
+        with self.reading() as db:
+            open_batches = [r[0] for r in db.execute(
+                "SELECT DISTINCT b.batch FROM batch_items b LEFT JOIN labels l USING (sample_id) "
+                "WHERE l.sample_id IS NULL")]
+            if not open_batches:
+                last = db.execute("SELECT max(id) FROM batches").fetchone()[0]
+                open_batches = [last] if last is not None else []
+            marks = ",".join("?" * len(open_batches))
+            total, done = db.execute(
+                f"SELECT count(*), count(l.sample_id) FROM batch_items b LEFT JOIN labels l USING (sample_id) "
+                f"WHERE b.batch IN ({marks})", open_batches).fetchone() if open_batches else (0, 0)
+            n_labeled = db.execute("SELECT count(*) FROM labels").fetchone()[0]
+        return {"done": done, "total": total, "pending": total - done, "labeled": n_labeled}
+
+    # ---- batches -------------------------------------------------------------------------------------
+    def add_batch(self, strategy: str, sample_ids: list[str], predictions: list[dict | None] | None = None,
+                  info: dict | None = None) -> int:
+        """Record a queried batch; its samples become pending. They must be unlabelled and not pending."""
+        predictions = predictions if predictions is not None else [None] * len(sample_ids)
+        with self.transaction() as db:
+            taken = _existing(db, "SELECT sample_id FROM batch_items WHERE sample_id IN ({})", sample_ids)
+            taken |= _existing(db, "SELECT sample_id FROM labels WHERE sample_id IN ({})", sample_ids)
+            if taken:
+                raise BmmalError(f"sample {sorted(taken)[0]!r} is already labelled or pending")
+            n_labeled = db.execute("SELECT count(*) FROM labels").fetchone()[0]
+            batch = db.execute("INSERT INTO batches (strategy, created, n_labeled, info) VALUES (?, ?, ?, ?)",
+                               (strategy, self.clock(), n_labeled, json.dumps(info or {}))).lastrowid
+            db.executemany("INSERT INTO batch_items (sample_id, batch, position, prediction) VALUES (?, ?, ?, ?)",
+                           [(s, batch, i, json.dumps(p) if p is not None else None)
+                            for i, (s, p) in enumerate(zip(sample_ids, predictions))])
+        return batch
+
+    # ---- labelling in the browser ---------------------------------------------------------------------
+    # A session is one browser tab of one labeller: leases, skips and undo belong to it.
+    def claim(self, session: str, ttl: float) -> str | None:
+        """The pending sample this session should see now, leased to it for `ttl` seconds.
+
+        A session keeps its current lease (renewed); otherwise it gets the first pending sample that no
+        other session holds and that it has not skipped. The claim is one write transaction, so two
+        sessions asking at once get different samples.
+        """
+        now = self.clock()
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE expires <= ?", (now,))
+            held = db.execute("SELECT l.sample_id FROM leases l JOIN batch_items b USING (sample_id) "
+                              "WHERE l.session = ? AND l.sample_id NOT IN (SELECT sample_id FROM labels) "
+                              "ORDER BY b.batch, b.position LIMIT 1", (session,)).fetchone()
+            if held is None:
+                held = db.execute(
+                    PENDING + " AND b.sample_id NOT IN (SELECT sample_id FROM leases) "
+                    "AND b.sample_id NOT IN (SELECT sample_id FROM skips WHERE session = ?) "
+                    "ORDER BY b.batch, b.position LIMIT 1", (session,)).fetchone()
+            if held is None:
+                return None
+            self._lease(db, session, held[0], now + ttl)
+            return held[0]
+
+    @staticmethod
+    def _lease(db: sqlite3.Connection, session: str, sample_id: str, expires: float) -> None:
+        db.execute("DELETE FROM leases WHERE session = ?", (session,))
+        db.execute("INSERT OR REPLACE INTO leases (sample_id, session, expires) VALUES (?, ?, ?)",
+                   (sample_id, session, expires))
+
+    def _check_actionable(self, db: sqlite3.Connection, session: str, sample_id: str) -> None:
+        if db.execute("SELECT 1 FROM batch_items WHERE sample_id = ?", (sample_id,)).fetchone() is None:
+            raise Conflict(f"sample {sample_id!r} is not in a queried batch")
+        holder = db.execute("SELECT session FROM leases WHERE sample_id = ? AND expires > ?",
+                            (sample_id, self.clock())).fetchone()
+        if holder is not None and holder[0] != session:
+            raise Conflict(f"sample {sample_id!r} is being labelled by someone else")
+
+    def answer(self, session: str, sample_id: str, label: str, labeller: str | None = None) -> None:
+        """Save one label given in the browser. Repeating the same answer from the same session is a no-op."""
+        with self.transaction() as db:
+            current = db.execute("SELECT label FROM labels WHERE sample_id = ?", (sample_id,)).fetchone()
+            if current is not None:
+                last = db.execute("SELECT label FROM events WHERE session = ? AND sample_id = ? AND undone = 0 "
+                                  "AND action = 'label' ORDER BY id DESC LIMIT 1", (session, sample_id)).fetchone()
+                if last is not None and last[0] == label == current[0]:
+                    return
+                raise Conflict(f"sample {sample_id!r} is already labelled {current[0]!r}")
+            self._check_actionable(db, session, sample_id)
+            now = self.clock()
+            db.execute("INSERT INTO labels (sample_id, label, source, labeller, time) VALUES (?, ?, 'web', ?, ?)",
+                       (sample_id, label, labeller, now))
+            db.execute("DELETE FROM leases WHERE sample_id = ?", (sample_id,))
+            db.execute("INSERT INTO events (session, sample_id, action, label, time) VALUES (?, ?, 'label', ?, ?)",
+                       (session, sample_id, label, now))
+
+    def skip(self, session: str, sample_id: str) -> None:
+        """This session passes on a sample; it stays pending for the others."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM labels WHERE sample_id = ?", (sample_id,)).fetchone():
+                raise Conflict(f"sample {sample_id!r} is already labelled")
+            self._check_actionable(db, session, sample_id)
+            db.execute("INSERT OR IGNORE INTO skips (session, sample_id) VALUES (?, ?)", (session, sample_id))
+            db.execute("DELETE FROM leases WHERE sample_id = ?", (sample_id,))
+            db.execute("INSERT INTO events (session, sample_id, action, time) VALUES (?, ?, 'skip', ?)",
+                       (session, sample_id, self.clock()))
+
+    def undo(self, session: str, ttl: float) -> str | None:
+        """Reverse this session's last answer or skip; the sample comes back to it. None: nothing to undo."""
+        with self.transaction() as db:
+            last = db.execute("SELECT id, sample_id, action, label FROM events WHERE session = ? AND undone = 0 "
+                              "ORDER BY id DESC LIMIT 1", (session,)).fetchone()
+            if last is None:
+                return None
+            event, sample_id, action, label = last
+            now = self.clock()
+            holder = db.execute("SELECT session FROM leases WHERE sample_id = ? AND expires > ?",
+                                (sample_id, now)).fetchone()
+            if holder is not None and holder[0] != session:
+                raise Conflict(f"sample {sample_id!r} is being labelled by someone else now")
+            if action == "label":
+                deleted = db.execute("DELETE FROM labels WHERE sample_id = ? AND label = ? AND source = 'web'",
+                                     (sample_id, label)).rowcount
+                if not deleted:
+                    raise Conflict(f"the label of sample {sample_id!r} was changed since; it cannot be undone")
+            else:
+                db.execute("DELETE FROM skips WHERE session = ? AND sample_id = ?", (session, sample_id))
+            db.execute("UPDATE events SET undone = 1 WHERE id = ?", (event,))
+            self._lease(db, session, sample_id, now + ttl)
+            return sample_id
+
+    # ---- labels from files --------------------------------------------------------------------------
+    def set_labels(self, labels: Iterable[tuple[str, str]], source: str, labeller: str | None = None) -> int:
+        """Write (id, label) pairs in one transaction (new or replaced); returns how many changed."""
+        now = self.clock()
+        changed = 0
+        with self.transaction() as db:
+            for sample_id, label in labels:
+                changed += db.execute(
+                    "INSERT INTO labels (sample_id, label, source, labeller, time) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label, source = excluded.source, "
+                    "labeller = excluded.labeller, time = excluded.time WHERE label != excluded.label",
+                    (sample_id, label, source, labeller, now)).rowcount
+                db.execute("DELETE FROM leases WHERE sample_id = ?", (sample_id,))
+        return changed
+
+
+def _existing(db: sqlite3.Connection, query: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found |= {r[0] for r in db.execute(query.format(",".join("?" * len(chunk))), chunk)}
+    return found
