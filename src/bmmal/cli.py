@@ -49,6 +49,9 @@ def run(
     = None,
     strategy: Annotated[str | None, typer.Option(help="override the config's strategy")] = None,
     seed: Annotated[int | None, typer.Option(help="override the config's seed")] = None,
+    trainer: Annotated[str | None, typer.Option(help="override the config's trainer (train.trainer; its "
+                                                      "train.trainer_params are dropped when the name changes)")]
+    = None,
 ):
     """Run one active-learning experiment from a config file."""
     from bmmal.config import load_yaml, parse_config
@@ -56,6 +59,10 @@ def run(
     data = load_yaml(config)
     if isinstance(data, dict):
         data = {**data, **({"strategy": strategy} if strategy else {}), **({"seed": seed} if seed is not None else {})}
+        if trainer and isinstance(data.get("train", {}), dict):
+            train = data.get("train", {})
+            keep = train.get("trainer", "joint") == trainer
+            data["train"] = {**{k: v for k, v in train.items() if keep or k != "trainer_params"}, "trainer": trainer}
     cfg = parse_config(data, source=str(config))
     out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}-seed{cfg.seed}"
     _run_learner(lambda on_round: _new_learner(cfg, out, on_round), cfg.rounds)

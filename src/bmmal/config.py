@@ -50,6 +50,15 @@ class TrainConfig(Strict):
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up: epoch e < warmup_epochs runs at (e + 1) / warmup_epochs
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision, on CUDA only
     num_workers: int = Field(0, ge=0)  # worker processes decoding batches of file-backed datasets
+    trainer: str = "joint"  # the per-batch step: a name from bmmal.trainers.available()
+    trainer_params: dict[str, Any] = Field(default_factory=dict)  # that trainer's hyper-parameters
+
+    @model_validator(mode="after")
+    def _known_trainer(self):
+        from bmmal import trainers
+
+        trainers.get(self.trainer, **self.trainer_params)  # BmmalError (a ValueError) names the problem
+        return self
 
 
 class RunConfig(Strict):
@@ -63,6 +72,7 @@ class RunConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     mc_passes: PositiveInt = 10
+    selection_stats: bool = True  # Shapley balance of each selected batch (costs one 2^M-coalition pass)
     eval_batch_size: PositiveInt = 1024
 
     @model_validator(mode="after")
@@ -72,7 +82,6 @@ class RunConfig(Strict):
         if self.dataset.name not in datasets.available():
             raise ValueError(f"unknown dataset {self.dataset.name!r}; available: {', '.join(datasets.available())}")
         if self.strategy not in strategies.available():
-    selection_stats: bool = True  # Shapley balance of each selected batch (costs one 2^M-coalition pass)
             raise ValueError(f"unknown strategy {self.strategy!r}; available: {', '.join(strategies.available())}")
         return self
 

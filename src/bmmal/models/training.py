@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from bmmal import trainers
 from bmmal.config import ModelConfig, TrainConfig
 from bmmal.data import MultimodalDataset
 from bmmal.models import r2plus1d, resnet, text
@@ -44,11 +44,7 @@ def build_model(config: ModelConfig, dataset: MultimodalDataset, seed: int) -> M
 
 def multimodal_loss(out: ModelOutput, targets: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """Weighted mean of the fused and the unimodal cross-entropies (equal weights by default)."""
-    terms = [config.fused_loss_weight * F.cross_entropy(out.fused_logits, targets)]
-    terms += [config.unimodal_loss_weight * F.cross_entropy(logits, targets)
-              for logits in out.unimodal_logits.values()]
-    total_weight = config.fused_loss_weight + config.unimodal_loss_weight * len(out.unimodal_logits)
-    return torch.stack(terms).sum() / max(total_weight, 1e-12)
+    return trainers.loss_terms(out, targets, config).total
 
 
 def make_optimizer(model: MultimodalClassifier, config: TrainConfig) -> torch.optim.Optimizer:
@@ -105,12 +101,26 @@ class Trainer:
 
     Datasets with a `train_batch(rows, seed)` method (file-backed ones) get their training batches,
     augmented, from a DataLoader with `num_workers` worker processes; in-memory datasets are indexed
-    directly. Mixed precision (`amp`) applies on CUDA only.
+    directly. Mixed precision (`amp`) applies on CUDA only. The per-batch step (loss, backward,
+    gradient modulation) is the `bmmal.trainers` method named by `config.trainer`.
     """
 
     def __init__(self, config: TrainConfig):
         self.config = config
         self.device = resolve_device(config.device)
+        self.method = trainers.get(config.trainer, **config.trainer_params)
+
+    def _labelled_embeddings(self, model: MultimodalClassifier, dataset: MultimodalDataset, rows: np.ndarray,
+                             targets: torch.Tensor):
+        """Embeddings of all labelled rows in eval mode, without gradient (for whole-set trainer statistics)."""
+        def compute():
+            model.eval()
+            with torch.no_grad():
+                parts = [model.encode({m: x.to(self.device) for m, x in dataset.batch(rows[s:s + 1024]).items()})
+                         for s in range(0, len(rows), 1024)]
+            model.train()
+            return {m: torch.cat([p[m] for p in parts]) for m in model.modalities}, targets.to(self.device)
+        return compute
 
     def _inputs(self, dataset: MultimodalDataset, rows: np.ndarray, plan: list[tuple[int, np.ndarray]], seed: int):
         """Model inputs for each planned batch, in order."""
@@ -140,13 +150,18 @@ class Trainer:
         dtype = amp_dtype(self.config, self.device)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
         non_blocking = self.device.type == "cuda"
+        labelled = self._labelled_embeddings(model, dataset, rows, targets_all)
+        self.method.start(model, self.config)
         for i, ((epoch, batch), inputs) in enumerate(zip(plan, self._inputs(dataset, rows, plan, seed))):
+            if i == 0 or plan[i - 1][0] != epoch:
+                self.method.start_epoch(epoch, model, labelled)
             inputs = {m: x.to(self.device, non_blocking=non_blocking) for m, x in inputs.items()}
+            targets = targets_all[batch].to(self.device)
             with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(inputs)
-                loss = multimodal_loss(out, targets_all[batch].to(self.device), self.config)
+                terms = self.method.loss(out, targets)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            self.method.backward(model, out, terms, targets, scaler.scale)
             scaler.step(optimizer)
             scaler.update()
             if scheduler is not None and (i + 1 == len(plan) or plan[i + 1][0] != epoch):

@@ -1,0 +1,98 @@
+"""The trainer contract and what trainers share: the weighted loss terms and the imbalance ratio.
+
+A trainer is called by the training loop, per fit, per epoch and per batch:
+- `start(model, config)` before the first batch of a fit (resets any state);
+- `start_epoch(epoch, model, labelled)` before the first batch of each epoch; `labelled()` returns
+  the embeddings of all labelled rows (eval mode, no gradient) and their labels, for trainers that
+  need whole-set statistics;
+- `loss(out, targets)` inside the autocast region: the batch's `LossTerms`;
+- `backward(model, out, terms, targets, scale)` after `zero_grad`: fills the `.grad` of the
+  parameters (`scale` is the AMP loss scaler's `scale`, identity without AMP); the loop then steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from bmmal.errors import BmmalError
+
+Scale = Callable[[torch.Tensor], torch.Tensor]
+Labelled = Callable[[], tuple[dict[str, torch.Tensor], torch.Tensor]]
+
+
+@dataclass
+class LossTerms:
+    """The weighted cross-entropies of a batch: total = (fused + sum of unimodal) / norm + extra."""
+
+    fused: torch.Tensor  # fused_loss_weight * CE(fused logits)
+    unimodal: dict[str, torch.Tensor]  # modality -> unimodal_loss_weight * CE(its head's logits)
+    norm: float  # the sum of the weights
+    extra: torch.Tensor | None = None  # a trainer's additional loss (added unnormalised)
+
+    @property
+    def total(self) -> torch.Tensor:
+        joint = torch.stack([self.fused, *self.unimodal.values()]).sum() / self.norm
+        return joint if self.extra is None else joint + self.extra
+
+
+def loss_terms(out, targets: torch.Tensor, config) -> LossTerms:
+    """Fused and unimodal cross-entropies weighted by `config.fused_loss_weight` / `unimodal_loss_weight`."""
+    unimodal = {m: config.unimodal_loss_weight * F.cross_entropy(logits, targets)
+                for m, logits in out.unimodal_logits.items()}
+    norm = config.fused_loss_weight + config.unimodal_loss_weight * len(unimodal)
+    return LossTerms(config.fused_loss_weight * F.cross_entropy(out.fused_logits, targets), unimodal,
+                     max(norm, 1e-12))
+
+
+def imbalance_ratios(scores: torch.Tensor) -> torch.Tensor:
+    """rho_m = s_m / mean_{k != m} s_k for the M per-modality confidence scores s (M >= 2).
+
+    For M = 2 this is the ratio of OGM-GE and PMR: rho_1 = s_1 / s_2 and rho_2 = s_2 / s_1.
+    """
+    m = scores.numel()
+    others = (scores.sum() - scores) / (m - 1)
+    return scores / others.clamp_min(torch.finfo(scores.dtype).tiny)
+
+
+def true_class_confidence(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over the batch of softmax(logits)[true class]: the confidence score of OGM-GE and PMR."""
+    return logits.float().softmax(1).gather(1, targets[:, None]).sum()
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise BmmalError(message)
+
+
+def check_window(name: str, starts: int, ends: int) -> None:
+    check(0 <= starts <= ends, f"trainer {name!r}: need 0 <= modulation_starts <= modulation_ends, "
+                               f"got {starts} and {ends}")
+
+
+class TrainingMethod:
+    """Plain joint training; subclasses change the loss or the gradients."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+
+    def start(self, model, config) -> None:
+        self.config = config
+        self.epoch = 0
+
+    def start_epoch(self, epoch: int, model, labelled: Labelled) -> None:
+        self.epoch = epoch
+
+    def loss(self, out, targets: torch.Tensor) -> LossTerms:
+        return loss_terms(out, targets, self.config)
+
+    def backward(self, model, out, terms: LossTerms, targets: torch.Tensor, scale: Scale) -> None:
+        scale(terms.total).backward()
+
+    def modulating(self) -> bool:
+        """Within [modulation_starts, modulation_ends) epochs (trainers that have such a window)."""
+        return self.modulation_starts <= self.epoch < self.modulation_ends
