@@ -1,10 +1,12 @@
-"""Helpers shared by the datasets whose modalities are frozen pretrained features (emoji9, tuxpaint, manifest)."""
+"""Helpers shared by the datasets built from frozen features (emoji9, tuxpaint, manifest, arrays)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bmmal.data import ArrayDataset, standardize, stratified_split
+import numpy as np
+
+from bmmal.data import UNLABELED, ArrayDataset, standardize, stratified_split
 from bmmal.errors import BmmalError
 
 
@@ -21,7 +23,14 @@ def check_modalities(dataset: str, requested: Sequence[str], known: Sequence[str
     return requested
 
 
-def split_standardized(data: ArrayDataset, seed: int, test_fraction: float) -> tuple[ArrayDataset, ArrayDataset]:
-    """Deterministic stratified (train, test), each modality standardised with the train statistics."""
-    train_rows, test_rows = stratified_split(data.labels, test_fraction, seed)
-    return standardize(data.subset(train_rows), data.subset(test_rows))
+def split_standardized(data: ArrayDataset, seed: int, test_fraction: float,
+                       scale: bool = True) -> tuple[ArrayDataset, ArrayDataset]:
+    """Deterministic (train, test): the labelled samples split stratified by class, every unlabelled sample
+    in train (the pool); with `scale`, each modality standardised with the train statistics."""
+    labeled = np.flatnonzero(data.labels != UNLABELED)
+    if len(labeled) == 0:
+        raise BmmalError(f"dataset {data.name!r} has no labelled samples to make a test split from")
+    train_rows, test_rows = stratified_split(data.labels[labeled], test_fraction, seed)
+    train_rows = np.sort(np.concatenate([labeled[train_rows], np.flatnonzero(data.labels == UNLABELED)]))
+    train, test = data.subset(train_rows), data.subset(labeled[test_rows])
+    return standardize(train, test) if scale else (train, test)

@@ -1,0 +1,83 @@
+"""Features the user already has: one `.npz` file with one array per modality (documented in docs/data.md).
+
+Keys: `labels` ([N] integers with -1 for unlabelled, or strings with "" for unlabelled), optional `ids`
+([N] strings, unique; default "<file stem>-<row>"), optional `classes` (class names; with integer
+labels label i means classes[i]), and every other key is a modality: an [N, ...] numeric array.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from bmmal.data import UNLABELED, ArrayDataset
+from bmmal.datasets.encoded import check_modalities, split_standardized
+from bmmal.errors import BmmalError
+
+RESERVED = ("labels", "ids", "classes")
+
+
+def _labels(path: Path, raw: np.ndarray, classes) -> tuple[np.ndarray, tuple[str, ...]]:
+    if raw.ndim != 1:
+        raise BmmalError(f"{path}: 'labels' must be one-dimensional, got shape {raw.shape}")
+    if raw.dtype.kind in "iu":
+        labels = raw.astype(np.int64)
+        if (labels < UNLABELED).any():
+            raise BmmalError(f"{path}: labels must be class indices or -1 (unlabelled), found {labels.min()}")
+        if classes is None:
+            classes = tuple(str(c) for c in range(int(labels.max(initial=-1)) + 1))
+        return labels, tuple(str(c) for c in classes)
+    if raw.dtype.kind == "U":
+        names = raw.astype(str)
+        if classes is None:
+            classes = sorted(set(names.tolist()) - {""})
+        classes = tuple(str(c) for c in classes)
+        unknown = sorted(set(names.tolist()) - {""} - set(classes))
+        if unknown:
+            raise BmmalError(f"{path}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}")
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[n] if n else UNLABELED for n in names], dtype=np.int64), classes
+    raise BmmalError(f"{path}: 'labels' must hold integers or strings, not {raw.dtype}")
+
+
+def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fraction: float | None = None,
+                classes=None, standardize: bool = True):
+    """An ArrayDataset of every row, or with `test_fraction` a (train, test) pair split as `load_manifest` does."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise BmmalError(f"arrays file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise BmmalError(f"{path} is not a readable .npz file without pickled objects ({e})") from None
+    if isinstance(arrays, np.ndarray) or "labels" not in arrays:
+        raise BmmalError(f"{path} has no 'labels' array")
+    if classes is None and "classes" in arrays:
+        classes = arrays["classes"].astype(str).tolist()
+    labels, classes = _labels(path, arrays["labels"], classes)
+    known = [k for k in arrays if k not in RESERVED]
+    if not known:
+        raise BmmalError(f"{path} has no modality arrays besides {', '.join(RESERVED)}")
+    features = {}
+    for m in check_modalities(str(path), modalities or known, known):
+        x = arrays[m]
+        if x.dtype.kind not in "biuf":
+            raise BmmalError(f"{path}: modality {m!r} must be numeric, not {x.dtype}")
+        features[m] = x.reshape(len(x), 1) if x.ndim == 1 else x
+    ids = arrays.get("ids")
+    data = ArrayDataset(features, labels, classes, ids.astype(str) if ids is not None else None, name=path.stem)
+    data.check_finite()
+    if test_fraction is None:
+        return data
+    return split_standardized(data, seed, test_fraction, scale=standardize)
+
+
+def load_arrays_split(modalities=None, seed: int = 0, path: str | Path | None = None, test_fraction: float = 0.2,
+                      **options):
+    """Registry entry `arrays`: a (train, test) pair; `path` is the .npz file."""
+    if path is None:
+        raise BmmalError("dataset 'arrays' needs options.path, the .npz file")
+    return load_arrays(path, modalities, seed=seed, test_fraction=test_fraction, **options)

@@ -1,0 +1,151 @@
+"""The user's own raw data, listed in a manifest (CSV or JSON Lines); the format is documented in docs/data.md.
+
+Columns: `id` (unique), `label` (a class name; empty for an unlabelled sample), then one column per
+modality. A modality cell is a file path (relative to the manifest's folder, or absolute) or inline
+text. By suffix, image files (.png .jpg .jpeg .bmp .gif .webp .tif .tiff .svg) go to the image
+extractor, audio files (.wav .flac .ogg) to the audio extractor, and .txt files (their content) or
+inline text to the text extractor. Every cell of one column must be of one kind. Features are cached
+by content (see `bmmal.features.cache`), so a second load reads them from disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bmmal import features as F
+from bmmal.data import UNLABELED, ArrayDataset
+from bmmal.datasets.encoded import check_modalities, split_standardized
+from bmmal.errors import BmmalError
+
+RESERVED = ("id", "label")
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """(column names, rows with every value as a string; a missing or null value is "")."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])
+            rows = []
+            for n, row in enumerate(reader, start=2):
+                if None in row or any(v is None for v in row.values()):
+                    raise BmmalError(f"{path}, line {n}: expected {len(columns)} cells")
+                rows.append(row)
+    elif suffix in (".jsonl", ".ndjson"):
+        columns, rows = [], []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BmmalError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise BmmalError(f"{path}, line {n}: expected a JSON object")
+            columns += [k for k in record if k not in columns]
+            rows.append(record)
+        rows = [{c: "" if r.get(c) is None else str(r[c]) for c in columns} for r in rows]
+    else:
+        raise BmmalError(f"manifest {path} must be a .csv or .jsonl file")
+    return [c.strip() for c in columns], [{k.strip(): v.strip() for k, v in r.items()} for r in rows]
+
+
+def cell_input(cell: str, folder: Path) -> tuple[str, Path | str]:
+    """(kind, extractor input) of one modality cell: an image/audio file path, or text (inline or from .txt)."""
+    kind = F.kind_of_suffix(Path(cell).suffix) if "\n" not in cell else None
+    if kind is None:
+        return "text", cell
+    path = Path(cell).expanduser()
+    path = path if path.is_absolute() else folder / path
+    if not path.is_file():
+        raise BmmalError(f"file not found: {path}")
+    return (kind, path.read_text(encoding="utf-8").strip()) if kind == "text" else (kind, path)
+
+
+def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str], extractor: str | None,
+                  cache: F.FeatureCache) -> np.ndarray:
+    inputs, kinds = [], set()
+    for sample, cell in zip(ids, cells):
+        if not cell:
+            raise BmmalError(f"{manifest}: sample {sample!r} has no {modality!r}")
+        try:
+            kind, item = cell_input(cell, manifest.parent)
+        except BmmalError as e:
+            raise BmmalError(f"{manifest}: sample {sample!r}, column {modality!r}: {e}") from None
+        kinds.add(kind)
+        inputs.append(item)
+    if len(kinds) > 1:
+        raise BmmalError(f"{manifest}: column {modality!r} mixes {' and '.join(sorted(kinds))} inputs")
+    kind = kinds.pop()
+    encoder = F.get(extractor or F.default_for(kind))
+    if encoder.kind != kind:
+        raise BmmalError(f"{manifest}: column {modality!r} holds {kind} inputs, but extractor {encoder.name!r} "
+                         f"reads {encoder.kind}")
+    return cache.features(f"manifest-{manifest.stem}", modality, encoder, F.fingerprint(inputs), lambda: inputs)
+
+
+def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_fraction: float | None = None,
+                  classes=None, extractors: dict[str, str] | None = None, cache_dir: str | Path | None = None,
+                  standardize: bool = True):
+    """An ArrayDataset of every row, or with `test_fraction` a (train, test) pair.
+
+    `classes` fixes the class names and their order (default: the labels found, sorted).
+    `extractors` maps a modality to a feature-extractor name instead of the default for its input kind.
+    In a pair, labelled rows are split stratified by class, unlabelled rows (label -1) all go to train,
+    and with `standardize` every modality is scaled with the train statistics.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise BmmalError(f"manifest not found: {path}")
+    columns, rows = read_rows(path)
+    for column in RESERVED:
+        if column not in columns:
+            hint = " (leave a cell empty for an unlabelled sample)" if column == "label" else ""
+            raise BmmalError(f"manifest {path} has no {column!r} column{hint}")
+    if not rows:
+        raise BmmalError(f"manifest {path} has no rows")
+    known = [c for c in columns if c not in RESERVED]
+    if not known:
+        raise BmmalError(f"manifest {path} has no modality columns besides id and label")
+    modalities = check_modalities(str(path), modalities or known, known)
+    for m in extractors or {}:
+        if m not in modalities:
+            raise BmmalError(f"extractors names modality {m!r}, which is not loaded from {path}")
+
+    ids = [r["id"] for r in rows]
+    if "" in ids:
+        raise BmmalError(f"manifest {path}: row {ids.index('') + 1} has an empty id")
+    seen = set()
+    for sample in ids:
+        if sample in seen:
+            raise BmmalError(f"manifest {path}: duplicate id {sample!r}")
+        seen.add(sample)
+
+    names = [r["label"] for r in rows]
+    classes = tuple(str(c) for c in classes) if classes is not None else tuple(sorted(set(names) - {""}))
+    unknown = sorted(set(names) - {""} - set(classes))
+    if unknown:
+        raise BmmalError(f"manifest {path}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}")
+    labels = np.array([classes.index(n) if n else UNLABELED for n in names], dtype=np.int64)
+
+    cache = F.FeatureCache(cache_dir)
+    feats = {m: encode_column(path, m, [r[m] for r in rows], ids, (extractors or {}).get(m), cache)
+             for m in modalities}
+    data = ArrayDataset(feats, labels, classes, np.array(ids), name=f"manifest:{path.stem}")
+    data.check_finite()
+    if test_fraction is None:
+        return data
+    return split_standardized(data, seed, test_fraction, scale=standardize)
+
+
+def load_manifest_split(modalities=None, seed: int = 0, path: str | Path | None = None, test_fraction: float = 0.2,
+                        **options):
+    """Registry entry `manifest`: a (train, test) pair; `path` is the manifest."""
+    if path is None:
+        raise BmmalError("dataset 'manifest' needs options.path, the manifest file (.csv or .jsonl)")
+    return load_manifest(path, modalities, seed=seed, test_fraction=test_fraction, **options)
