@@ -19,6 +19,10 @@ _LOADERS: dict[str, str] = {
     "food101": "bmmal.datasets.food101:load_food101",
     "kinetics_sounds": "bmmal.datasets.kinetics_sounds:load_kinetics_sounds",
     "vggsound": "bmmal.datasets.vggsound:load_vggsound",
+    "emoji9": "bmmal.datasets.emoji9:load_emoji9",
+    "tuxpaint": "bmmal.datasets.tuxpaint:load_tuxpaint",
+    "manifest": "bmmal.datasets.manifest:load_manifest_split",
+    "arrays": "bmmal.datasets.arrays:load_arrays_split",
 }
 
 
@@ -38,3 +42,17 @@ def load(name: str, modalities: Sequence[str] | None = None, seed: int = 0, **op
     module, function = _LOADERS[name].split(":")
     loader = getattr(importlib.import_module(module), function)
     return loader(modalities=tuple(modalities) if modalities is not None else None, seed=seed, **options)
+
+
+def load_manifest(path, modalities: Sequence[str] | None = None, **options):
+    """The user's raw data listed in a CSV/JSONL manifest, encoded by pretrained extractors (docs/data.md)."""
+    from bmmal.datasets.manifest import load_manifest as read
+
+    return read(path, modalities, **options)
+
+
+def load_arrays(path, modalities: Sequence[str] | None = None, **options):
+    """The user's own features from an .npz file, one array per modality plus labels (docs/data.md)."""
+    from bmmal.datasets.arrays import load_arrays as read
+
+    return read(path, modalities, **options)
