@@ -157,8 +157,9 @@ def register(app: typer.Typer, console: Console) -> None:
             for line in e.lines():
                 err.print(f"  {line}", highlight=False, soft_wrap=True)
             raise
-        console.print(f"{report.applied} labels imported, {report.unchanged} already there, "
-                      f"{report.unanswered} entries without a label; {project.counts()['labeled']} labelled now")
+        console.print(f"labels imported: {report.applied} new or changed, {report.unchanged} already there, "
+                      f"{report.unanswered} entries without a label; {project.counts()['labeled']} samples labelled "
+                      "now")
 
 
 def _print_model(console: Console, info: dict) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,14 +122,31 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet: the terminal shows only the URL and errors
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_media(self, body: bytes, content_type: str) -> None:
+        """The file, or the one byte range asked for (browsers seek audio with range requests)."""
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
+        if not match or not any(match.groups()) or not body:
+            self._send(200, body, content_type, {"Accept-Ranges": "bytes"})
+            return
+        first, last = match.groups()
+        start = int(first) if first else max(len(body) - int(last), 0)
+        end = min(int(last), len(body) - 1) if first and last else len(body) - 1
+        if start > end or start >= len(body):
+            self._send(416, b"", content_type, {"Content-Range": f"bytes */{len(body)}"})
+            return
+        self._send(206, body[start:end + 1], content_type,
+                   {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(body)}"})
 
     def _json(self, status: int, data: dict) -> None:
         self._send(status, json.dumps(data).encode(), "application/json")
@@ -150,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
             except (FileNotFoundError, IsADirectoryError):
                 self._json(404, {"error": "no such media"})
                 return
-            self._send(200, body, kind)
+            self._send_media(body, kind)
         else:
             self._json(404, {"error": f"no such page: {url.path}"})
 

@@ -54,6 +54,7 @@ function fieldElement(field) {
     body = document.createElement("img");
     body.src = field.url;
     body.alt = field.name;
+    body.addEventListener("load", () => body.classList.toggle("small", body.naturalHeight < 120));
   } else if (field.kind === "audio") {
     body = document.createElement("audio");
     body.controls = true;
@@ -118,7 +119,7 @@ function buildClasses() {
     button.dataset.label = name;
     button.innerHTML = (i < 9 ? `<kbd>${i + 1}</kbd> ` : "") + "<span></span>";
     button.querySelector("span").textContent = name;
-    button.addEventListener("click", () => answer(name));
+    button.addEventListener("click", () => { button.blur(); answer(name); });
     return button;
   }));
 }

@@ -1,0 +1,112 @@
+"""Imports of labels (CSV, Label Studio JSON): all answers applied in one go, or none with every reason listed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_labelling_helpers import feature_cache, new_project  # noqa: F401
+
+from bmmal.cli import main
+from bmmal.errors import BmmalError
+from bmmal.labelling.importing import ImportRejected, import_labels
+
+pytestmark = pytest.mark.usefixtures("feature_cache")
+
+
+def ls_task(sample_id, *choices_per_annotation, cancelled=()):
+    return {"id": 1, "data": {"id": sample_id},
+            "annotations": [{"result": [{"from_name": "label", "to_name": "image", "type": "choices",
+                                         "value": {"choices": list(c)}}], "was_cancelled": k in cancelled}
+                            for k, c in enumerate(choices_per_annotation)]}
+
+
+@pytest.fixture
+def project(tmp_path):
+    return new_project(tmp_path, n=30)  # s000..s005 carry seed labels red, green, blue, red, green, blue
+
+
+def test_csv_import_applies_all(project, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\ns010,blue\ns011,red\ns012,\ns000,red\n")
+    report = import_labels(project, path)
+    assert (report.applied, report.unchanged, report.unanswered) == (2, 1, 1)
+    labels = project.store.labels()
+    assert labels["s010"] == "blue" and labels["s011"] == "red" and "s012" not in labels
+
+
+def test_bad_csv_is_rejected_whole_with_every_reason(project, tmp_path):
+    before = project.store.labels()
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\n"
+                    "s010,blue\n"  # fine on its own
+                    "nope,red\n"  # unknown id
+                    "s011,purple\n"  # unknown class
+                    "s012,red\n"
+                    "s012,green\n"  # conflicting labels in the file
+                    "s001,red\n"  # s001 is already 'green' in the project
+                    ",red\n")  # no id
+    with pytest.raises(ImportRejected) as caught:
+        import_labels(project, path)
+    problems = caught.value.report.problems
+    assert len(problems) == 5
+    text = "\n".join(problems)
+    assert "line 3: unknown sample id 'nope'" in text
+    assert "line 4: unknown class 'purple'" in text
+    assert "line 6: conflicting labels for 's012': 'red' (line 5) and 'green'" in text
+    assert "'s001' is already labelled 'green'" in text and "--overwrite" in text
+    assert "line 8: empty id" in text
+    assert project.store.labels() == before  # nothing applied, not even s010
+
+
+def test_overwrite_replaces_existing_labels(project, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\ns001,red\n")
+    report = import_labels(project, path, overwrite=True)
+    assert report.applied == 1 and project.store.labels()["s001"] == "red"
+
+
+def test_label_studio_export_import(project, tmp_path):
+    path = tmp_path / "export.json"
+    tasks = [ls_task("s010", ["blue"]), ls_task("s011", ["red"], ["red"]),  # two annotators agree
+             ls_task("s012", ["red"], ["green"], cancelled=(1,)),  # the cancelled one does not count
+             {"id": 9, "data": {"id": "s013"}, "annotations": []}]  # not annotated
+    path.write_text(json.dumps(tasks))
+    report = import_labels(project, path)
+    assert (report.applied, report.unanswered) == (3, 1)
+    assert {k: v for k, v in project.store.labels().items() if k >= "s010"} == {
+        "s010": "blue", "s011": "red", "s012": "red"}
+
+
+def test_bad_label_studio_export_is_rejected(project, tmp_path):
+    before = project.store.labels()
+    path = tmp_path / "export.json"
+    tasks = [ls_task("s010", ["blue"]), ls_task("s011", ["red"], ["green"]),  # annotators disagree
+             ls_task("s012", ["red", "blue"]),  # two classes in one single-choice answer
+             ls_task("s999", ["red"]), {"data": {"text": "no id"}}]
+    path.write_text(json.dumps(tasks))
+    with pytest.raises(ImportRejected) as caught:
+        import_labels(project, path)
+    text = "\n".join(caught.value.report.problems)
+    assert "conflicting labels for 's011'" in text and "2 choices, expected exactly one class" in text
+    assert "unknown sample id 's999'" in text and "task 5: no data.id" in text
+    assert project.store.labels() == before
+    path.write_text("{not json")
+    with pytest.raises(BmmalError, match="not valid JSON"):
+        import_labels(project, path)
+    (tmp_path / "labels.txt").write_text("s010 blue")
+    with pytest.raises(BmmalError, match="cannot import .txt"):
+        import_labels(project, tmp_path / "labels.txt")
+
+
+def test_cli_import_lists_reasons_and_exits_2(project, tmp_path, capsys):
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\ns010,blue\nnope,red\ns011,purple\n")
+    assert main(["import", str(project.dir), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems, nothing imported" in err
+    assert "unknown sample id 'nope'" in err and "unknown class 'purple'" in err
+    assert "s010" not in project.store.labels()
+    path.write_text("id,label\ns010,blue\n")
+    assert main(["import", str(project.dir), str(path)]) == 0
+    assert "labels imported: 1 new or changed" in capsys.readouterr().out
