@@ -49,11 +49,14 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
     if not path.is_file():
         raise BmmalError(f"arrays file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("one array, not a set of named arrays")
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise BmmalError(f"{path} is not a readable .npz file without pickled objects ({e})") from None
-    if isinstance(arrays, np.ndarray) or "labels" not in arrays:
+    if "labels" not in arrays:
         raise BmmalError(f"{path} has no 'labels' array")
     if classes is None and "classes" in arrays:
         classes = arrays["classes"].astype(str).tolist()

@@ -32,6 +32,8 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise BmmalError(f"cannot read audio {path}: {e}") from None
     if len(samples) == 0:
         raise BmmalError(f"audio file {path} holds no samples")
+    if not np.isfinite(samples).all():
+        raise BmmalError(f"audio file {path} has NaN or infinite samples")
     mono = samples.mean(axis=1)
     return librosa.resample(mono, orig_sr=rate, target_sr=sample_rate) if rate != sample_rate else mono
 
