@@ -94,7 +94,7 @@ class Project:
         The manifest is loaded in full here (every file checked, features computed and cached), so that
         problems show now and the first query starts from cached features.
         """
-        from bmmal.datasets.manifest import load_manifest
+        from bmmal import datasets
 
         directory, manifest = Path(directory), Path(manifest).expanduser().resolve()
         if (directory / PROJECT_FILE).exists():
@@ -104,7 +104,7 @@ class Project:
         classes = parse_classes(classes)
         settings = Settings(str(manifest), classes, (), seed, **settings)
         settings.model_config(), settings.train_config()  # validate now, not at the first query
-        data = load_manifest(manifest, modalities, classes=classes, extractors=settings.extractors)
+        data = datasets.load_manifest(manifest, modalities, classes=classes, extractors=settings.extractors)
         settings.modalities = data.modalities
         seeds = {i: classes[y] for i, y in zip(data.ids, data.labels) if y >= 0}
         directory.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bmmal import strategies
+from bmmal import datasets, strategies
 from bmmal.contribution import contribution_shares, shapley
 from bmmal.data import UNLABELED, ArrayDataset, standardize
 from bmmal.errors import BmmalError
@@ -40,12 +40,10 @@ class QueryResult:
 
 
 def pool_dataset(project) -> ArrayDataset:
-    """The manifest's features (standardised per modality over the whole pool), in the project's id order,
+    """The manifest's features (standardised per modality over the whole pool), in manifest order,
     with the project's classes and the store's labels."""
-    from bmmal.datasets.manifest import load_manifest
-
-    dataset = load_manifest(project.settings.manifest, project.modalities, classes=project.classes,
-                            extractors=project.settings.extractors)
+    dataset = datasets.load_manifest(project.settings.manifest, project.modalities, classes=project.classes,
+                                     extractors=project.settings.extractors)
     labels = project.store.labels()
     index = {c: k for k, c in enumerate(project.classes)}
     y = np.array([index[labels[i]] if i in labels else UNLABELED for i in dataset.ids], dtype=np.int64)
