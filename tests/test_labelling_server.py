@@ -146,3 +146,31 @@ def test_range_requests_for_audio(tmp_path):
             assert response.status == 206
             assert response.headers["Content-Range"] == f"bytes 4-11/{len(whole)}"
             assert response.read() == whole[4:12]
+
+
+def test_closed_page_releases_its_sample(tmp_path):
+    project = new_project(tmp_path)
+    query(project, 2, "random")
+    with running_server(project) as url:
+        _, reply = call(url, "/api/next", {"session": "a"})
+        first = reply["sample"]["id"]
+        _, reply = call(url, "/api/next", {"session": "b"})
+        assert reply["sample"]["id"] != first
+        assert call(url, "/api/release", {"session": "a"})[0] == 200
+        _, reply = call(url, "/api/next", {"session": "c"})
+        assert reply["sample"]["id"] == first
+
+
+def test_foreign_host_names_are_refused(tmp_path):
+    import http.client
+    from urllib.parse import urlsplit
+
+    project = new_project(tmp_path)
+    query(project, 2, "random")
+    with running_server(project) as url:
+        port = urlsplit(url).port
+        for host, status in ((f"evil.example:{port}", 421), (f"localhost:{port}", 200), (f"127.0.0.1:{port}", 200)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/api/project", headers={"Host": host})
+            assert connection.getresponse().status == status, host
+            connection.close()

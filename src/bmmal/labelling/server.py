@@ -9,12 +9,14 @@ connection, so answers from several browsers are serialised by the store and sav
     POST /api/answer           {session, labeller, id, label}   -> {sample, progress} (the next sample)
     POST /api/skip             {session, id}                    -> {sample, progress}
     POST /api/undo             {session}                        -> {sample, progress} (the undone sample)
+    POST /api/release          {session}                        -> {progress} (the page was closed)
     GET  /media?id=ID&m=NAME   the file of one sample's modality
 
 Media are served only by (sample id, modality) lookup in the manifest, never by a path from the request.
 POST bodies must be `application/json`, which a cross-site form cannot send without the browser asking
 first (and this server answers no such request), so other web pages cannot label through a labeller's
-browser.
+browser; on a loopback address, requests must also name the server by a loopback Host (against DNS
+rebinding).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from bmmal.errors import BmmalError
 from bmmal.labelling.store import Conflict
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STATIC = {"/": "index.html", "/static/app.js": "app.js", "/static/app.css": "app.css"}
 MAX_BODY = 64 * 1024
 MAX_TEXT = 200_000  # characters of a text file shown in the page
@@ -62,7 +65,7 @@ class LabellingApp:
     def sample(self, sample_id: str | None) -> dict | None:
         if sample_id is None:
             return None
-        item = next((i for i in self.store.pending_items() if i["id"] == sample_id), None)
+        item = self.store.batch_item(sample_id)
         fields = []
         for m in self.samples.modalities:
             kind = self.samples.kind(m)
@@ -104,6 +107,10 @@ class LabellingApp:
             return self._reply(self.store.claim(session, self.ttl), message="nothing to undo")
         return self._reply(undone)
 
+    def release(self, body: dict) -> dict:
+        self.store.release(_text(body.get("session"), "session"))
+        return {"progress": self.store.progress()}
+
     def media(self, query: dict) -> tuple[bytes, str]:
         sample_id, modality = query.get("id", [None])[0], query.get("m", [None])[0]
         if sample_id not in self.samples.row_of or modality not in self.samples.modalities:
@@ -117,7 +124,15 @@ class LabellingApp:
 class Handler(BaseHTTPRequestHandler):
     app: LabellingApp  # set on the subclass made by `make_server`
     server_version = "bmmal-label"
-    POST_ROUTES = {"/api/next": "next", "/api/answer": "answer", "/api/skip": "skip", "/api/undo": "undo"}
+    allowed_hosts: frozenset[str] | None = None  # Host headers accepted (None: any), see `make_server`
+    POST_ROUTES = {"/api/next": "next", "/api/answer": "answer", "/api/skip": "skip", "/api/undo": "undo",
+                   "/api/release": "release"}
+
+    def _host_ok(self) -> bool:
+        if self.allowed_hosts is None or self.headers.get("Host", "").lower() in self.allowed_hosts:
+            return True
+        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unexpected Host header"})
+        return False
 
     def log_message(self, format, *args):  # quiet: the terminal shows only the URL and errors
         pass
@@ -152,6 +167,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json")
 
     def do_GET(self):
+        if not self._host_ok():
+            return
         url = urlsplit(self.path)
         if url.path in STATIC:
             name = STATIC[url.path]
@@ -173,6 +190,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such page: {url.path}"})
 
     def do_POST(self):
+        if not self._host_ok():
+            return
         route = self.POST_ROUTES.get(urlsplit(self.path).path)
         if route is None:
             self._json(404, {"error": "no such endpoint"})
@@ -205,6 +224,9 @@ def make_server(project, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
     except OSError as e:
         raise BmmalError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     server.daemon_threads = True
+    if host in LOOPBACK:  # only this computer's own names: a web page whose DNS name was rebound to
+        bound = server.server_address[1]  # 127.0.0.1 cannot talk to the server through the browser
+        handler.allowed_hosts = frozenset(f"{name}:{bound}" for name in ("127.0.0.1", "localhost", "[::1]"))
     return server
 
 

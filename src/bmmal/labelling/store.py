@@ -115,6 +115,16 @@ class LabelStore:
         return [{"id": s, "batch": b, "position": p, "prediction": json.loads(pred) if pred else None}
                 for s, b, p, pred in rows]
 
+    def batch_item(self, sample_id: str) -> dict | None:
+        """A sample's batch and the model's prediction for it; None if it was never queried."""
+        with self.reading() as db:
+            row = db.execute("SELECT batch, position, prediction FROM batch_items WHERE sample_id = ?",
+                             (sample_id,)).fetchone()
+        if row is None:
+            return None
+        return {"id": sample_id, "batch": row[0], "position": row[1],
+                "prediction": json.loads(row[2]) if row[2] else None}
+
     def batches(self) -> list[dict]:
         with self.reading() as db:
             rows = db.execute("SELECT id, strategy, created, n_labeled, info, "
@@ -188,6 +198,11 @@ class LabelStore:
         db.execute("DELETE FROM leases WHERE session = ?", (session,))
         db.execute("INSERT OR REPLACE INTO leases (sample_id, session, expires) VALUES (?, ?, ?)",
                    (sample_id, session, expires))
+
+    def release(self, session: str) -> None:
+        """The session is gone (its page was closed): its sample is free for the others at once."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE session = ?", (session,))
 
     def _check_actionable(self, db: sqlite3.Connection, session: str, sample_id: str) -> None:
         if db.execute("SELECT 1 FROM batch_items WHERE sample_id = ?", (sample_id,)).fetchone() is None:

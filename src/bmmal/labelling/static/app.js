@@ -149,6 +149,19 @@ document.addEventListener("keydown", (event) => {
   $("project-name").textContent = project.name;
   buildClasses();
   await refresh();
-  setInterval(() => { if (!busy) post("/api/next", {}).then((r) => showProgress(r.progress)).catch(() => {}); },
-              60000);  // renews this tab's lease while the page stays open
+  // Renew this tab's lease while the page stays open (if it ran out and the sample went to someone
+  // else meanwhile, show the sample this tab holds now).
+  setInterval(() => {
+    if (busy) return;
+    post("/api/next", {}).then((reply) => {
+      if ((reply.sample && reply.sample.id) !== (current && current.id)) show(reply);
+      else showProgress(reply.progress);
+    }).catch(() => {});
+  }, 60000);
 })();
+
+// Closing the tab frees its sample for the others at once instead of when the lease runs out.
+window.addEventListener("pagehide", () => {
+  fetch("/api/release", {method: "POST", keepalive: true, headers: {"Content-Type": "application/json"},
+                         body: JSON.stringify({session})}).catch(() => {});
+});
