@@ -4,7 +4,9 @@ With labels, a model is trained from scratch on them (the spine's `build_model` 
 a held-out part of them once there are enough (a fixed 20% of the labelled ids, chosen by a hash of the
 id so that a sample never moves between training and validation), and the strategy selects from its
 `PoolOutputs`. Without labels there is no model: `random` draws a batch, and the diversity strategies
-(`kmeans`, `coreset`) work on the manifest's standardised features as embeddings.
+(`kmeans`, `coreset`) work on the manifest's features as embeddings, standardised and each modality
+divided by the square root of its dimension, so that every modality counts the same in distances
+(a 1280-value image vector would otherwise outweigh a 61-value audio one).
 Pending samples are never selected again; they count as taken.
 """
 
@@ -77,8 +79,11 @@ def modality_balance(outputs: PoolOutputs, rows: np.ndarray, modalities: tuple[s
     """Mean Shapley contribution share of each modality to the predicted class, over `rows`."""
     if len(rows) == 0:
         return {}
-    phi = outputs.shapley if outputs.shapley is not None else shapley(outputs.fuse, outputs.embeddings)
-    shares = contribution_shares(phi[rows], outputs.probs[rows].argmax(1)).numpy()
+    if outputs.shapley is not None:
+        phi = outputs.shapley[rows]
+    else:
+        phi = shapley(outputs.fuse, {m: z[rows] for m, z in outputs.embeddings.items()})
+    shares = contribution_shares(phi, outputs.probs[rows].argmax(1)).numpy()
     return {m: float(shares[:, i].mean()) for i, m in enumerate(modalities)}
 
 
@@ -125,6 +130,7 @@ def query(project, budget: int, strategy: str = AUTO, **params) -> QueryResult:
         model, outputs, info = train_and_infer(project, dataset, taken, set(chosen.needs), seed)
     else:
         features = {m: torch.as_tensor(x).reshape(len(x), -1) for m, x in dataset.features.items()}
+        features = {m: x / x.shape[1] ** 0.5 for m, x in features.items()}  # every modality weighs the same
         uniform = torch.full((len(dataset), len(dataset.classes)), 1.0 / len(dataset.classes))
         outputs, info = PoolOutputs(labeled=torch.as_tensor(taken), probs=uniform, embeddings=features), None
     rows = chosen.select(outputs, budget, seed=seed)

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL, label TEXT, time REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
 """
 
+ITEM = "SELECT b.sample_id, b.batch, b.position, b.prediction FROM batch_items b"
 PENDING = "SELECT b.sample_id FROM batch_items b LEFT JOIN labels l USING (sample_id) WHERE l.sample_id IS NULL"
 
 
@@ -103,27 +104,20 @@ class LabelStore:
 
     def pending(self) -> list[str]:
         """Pending sample ids, oldest batch first, in selection order."""
-        with self.reading() as db:
-            return [r[0] for r in db.execute(PENDING + " ORDER BY b.batch, b.position")]
+        return [item["id"] for item in self.pending_items()]
 
     def pending_items(self) -> list[dict]:
-        """Pending samples with their batch and the model's prediction at query time."""
+        """Pending samples with their batch and the model's prediction at query time, in order."""
         with self.reading() as db:
-            rows = db.execute("SELECT b.sample_id, b.batch, b.position, b.prediction FROM batch_items b "
-                              "LEFT JOIN labels l USING (sample_id) WHERE l.sample_id IS NULL "
+            rows = db.execute(ITEM + " LEFT JOIN labels l USING (sample_id) WHERE l.sample_id IS NULL "
                               "ORDER BY b.batch, b.position").fetchall()
-        return [{"id": s, "batch": b, "position": p, "prediction": json.loads(pred) if pred else None}
-                for s, b, p, pred in rows]
+        return [_item(row) for row in rows]
 
     def batch_item(self, sample_id: str) -> dict | None:
         """A sample's batch and the model's prediction for it; None if it was never queried."""
         with self.reading() as db:
-            row = db.execute("SELECT batch, position, prediction FROM batch_items WHERE sample_id = ?",
-                             (sample_id,)).fetchone()
-        if row is None:
-            return None
-        return {"id": sample_id, "batch": row[0], "position": row[1],
-                "prediction": json.loads(row[2]) if row[2] else None}
+            row = db.execute(ITEM + " WHERE b.sample_id = ?", (sample_id,)).fetchone()
+        return _item(row) if row else None
 
     def batches(self) -> list[dict]:
         with self.reading() as db:
@@ -279,6 +273,12 @@ class LabelStore:
                     (sample_id, label, source, labeller, now)).rowcount
                 db.execute("DELETE FROM leases WHERE sample_id = ?", (sample_id,))
         return changed
+
+
+def _item(row: tuple) -> dict:
+    sample_id, batch, position, prediction = row
+    return {"id": sample_id, "batch": batch, "position": position,
+            "prediction": json.loads(prediction) if prediction else None}
 
 
 def _existing(db: sqlite3.Connection, query: str, ids: list[str]) -> set[str]:
