@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch is pinned so that these machines install the CPU build from local disk.
 TORCH := torch==2.13.0
-EXTRAS := test,encoders,ray,label
+EXTRAS := test,encoders,ray,label,media,text
 
 .PHONY: demo test install clean
 
