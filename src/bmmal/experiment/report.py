@@ -184,6 +184,9 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["### Figures", ""]
         for caption, png in figures(frame, mods, _slug(dataset, setting), run_dir / FIGURES_DIR, title):
             lines += [f"**{caption}**", "", f"![{caption}]({png.relative_to(run_dir).as_posix()})", ""]
+    from bmmal.experiment import factorial  # imported here: it renders its tables with `table` above
+
+    lines += factorial.sections(table_wide, long)  # only for benchmarks with a trainer axis
     path = run_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     return path
