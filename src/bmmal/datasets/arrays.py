@@ -50,12 +50,13 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
         raise BmmalError(f"arrays file not found: {path}")
     try:
         loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("one array, not a set of named arrays")
-        with loaded as z:
-            arrays = {k: z[k] for k in z.files}
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as z:
+                arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise BmmalError(f"{path} is not a readable .npz file without pickled objects ({e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise BmmalError(f"{path} is not a readable .npz file: it holds one array, not named arrays")
     if "labels" not in arrays:
         raise BmmalError(f"{path} has no 'labels' array")
     if classes is None and "classes" in arrays:

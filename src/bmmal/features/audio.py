@@ -28,7 +28,7 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise BmmalError(f"audio file not found: {path}")
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile.LibsndfileError and friends
+    except (RuntimeError, OSError, TypeError) as e:  # soundfile.LibsndfileError is a RuntimeError
         raise BmmalError(f"cannot read audio {path}: {e}") from None
     if len(samples) == 0:
         raise BmmalError(f"audio file {path} holds no samples")

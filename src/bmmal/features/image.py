@@ -32,7 +32,7 @@ def load_image(path: str | Path, size: int = 224):
         cairosvg = require("cairosvg", "efficientnet-lite0")
         try:  # unsafe=True: Tux Paint's SVGs declare XML entities, which the safe parser refuses
             png = cairosvg.svg2png(url=str(path), output_width=size, unsafe=True)
-        except Exception as e:  # cairosvg raises many parser exception types
+        except (ValueError, SyntaxError, OSError) as e:  # XML ParseError is a SyntaxError
             raise BmmalError(f"cannot render SVG {path}: {e}") from None
         image = Image.open(io.BytesIO(png))
     else:
