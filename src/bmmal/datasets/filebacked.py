@@ -119,10 +119,16 @@ class FileDataset:
         self.threads = threads if threads is not None else min(8, os.cpu_count() or 1)
         self.meta = dict(meta or {})
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
 
-    # thread pools do not survive pickling (DataLoader worker processes): make a new one there
+    # a thread pool survives neither pickling nor fork (DataLoader worker processes): each process makes its own
     def __getstate__(self):
-        return {**self.__dict__, "_pool": None}
+        return {**self.__dict__, "_pool": None, "_pool_pid": 0}
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool, self._pool_pid = ThreadPoolExecutor(self.threads), os.getpid()
+        return self._pool
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -141,9 +147,7 @@ class FileDataset:
     def _stack(self, rows: np.ndarray, rngs: list) -> dict[str, torch.Tensor]:
         rows = np.asarray(rows)
         if self.threads > 1 and len(rows) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads)
-            samples = list(self._pool.map(self.sample, rows, rngs))
+            samples = list(self._threads().map(self.sample, rows, rngs))
         else:
             samples = [self.sample(r, g) for r, g in zip(rows, rngs)]
         return {m: torch.stack([s[m] for s in samples]) for m in self.sources}
