@@ -52,7 +52,9 @@ class MMPareto(TrainingMethod):
     a g_multi + (1 - a) g_uni, a = clamp(<g_uni - g_multi, g_uni> / ||g_multi - g_uni||^2, 0, 1), whose
     direction is common to both losses, rescaled to the magnitude ||g_multi + g_uni|| of the uniform sum
     it replaces (the paper's magnitude step: Pareto weights summing to 1 shrink the update, which the
-    paper finds hurts generalisation; we keep the length of the uniform-weighted update). Heads get the
+    paper finds hurts generalisation. Followed exactly: the cosine test, the two-gradient min-norm
+    weights, equal loss weights. Our reading: the rescaling target ||g_multi + g_uni||, the length of
+    the uniform update, which could not be checked against the paper's text here). Heads get the
     ordinary gradient of the total loss (each head sees one loss only). The losses are weighted as in
     joint training (`fused_loss_weight`, `unimodal_loss_weight`: 1 and 1, the paper's equal weighting).
 

@@ -53,8 +53,9 @@ class OGMGE(TrainingMethod):
     [modulation_starts, modulation_ends); outside them this is joint training.
 
     Parameters: `alpha` = 0.5 here (the paper has no single default: it tunes alpha per dataset,
-    roughly 0.1 to 0.8; larger damps harder); `modulation_starts` = 0 and `modulation_ends` = 50 (the paper's scripts
-    modulate during the first 50 of 100 epochs, then train plainly); `generalisation_enhancement` =
+    roughly 0.1 to 0.8; larger damps harder); `modulation_starts` = 0 and `modulation_ends` = 50
+    (the paper modulates in the early epochs only, then trains plainly; 50 is the first half of the
+    default 100 epochs); `generalisation_enhancement` =
     True (OGM-GE; False gives plain OGM). With one modality there is nothing to balance: joint training.
     """
 
