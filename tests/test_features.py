@@ -54,6 +54,17 @@ def test_missing_dependency_names_install_command():
         require("no_such_module_for_bmmal", "mfcc")
 
 
+def test_import_bmmal_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, bmmal, bmmal.features, bmmal.datasets; "
+            "print([m for m in ('sentence_transformers', 'transformers', 'librosa', 'efficientnet_lite_pytorch', "
+            "'cairosvg', 'bmmal.features.image', 'bmmal.datasets.emoji9') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 # ---- fingerprint and cache ------------------------------------------------------------------------
 def test_fingerprint_follows_content_not_names(tmp_path):
     a, b = tmp_path / "a.bin", tmp_path / "b.bin"

@@ -92,8 +92,11 @@ class FeatureCache:
                     return z["features"]
             except (OSError, ValueError, KeyError, EOFError):
                 pass  # damaged entry: compute it again
-        features = np.asarray(extractor.encode(inputs(), description=f"{dataset}: {modality} ({extractor.name})"),
+        items = list(inputs())
+        features = np.asarray(extractor.encode(items, description=f"{dataset}: {modality} ({extractor.name})"),
                               dtype=np.float32)
+        if len(features) != len(items):
+            raise RuntimeError(f"extractor {extractor.name!r} returned {len(features)} rows for {len(items)} inputs")
         meta = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
                            "data": data_fingerprint}, default=str)
         atomic_write(path, lambda f: np.savez(f, features=features, meta=np.array(meta)))
