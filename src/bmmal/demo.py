@@ -7,64 +7,40 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bmmal.config import RunConfig, load_run_config
-from bmmal.errors import BmmalError
+from bmmal.experiment.executors import LocalExecutor
+from bmmal.experiment.grid import BenchmarkConfig
 from bmmal.experiment.plots import learning_curves
-from bmmal.loop import ActiveLearner
+from bmmal.experiment.runner import run_benchmark
 from bmmal.storage import atomic_write_text
 
 DEMO_MODALITIES = ("pix", "mor")  # about 96 % and 74 % alone: a strong and a weak view
 
 
-def demo_configs(strategies: Sequence[str], seeds: int, rounds: int, budget: int) -> list[RunConfig]:
-    return [RunConfig(dataset={"name": "mfeat", "modalities": DEMO_MODALITIES}, strategy=s, seed=seed,
-                      initial_budget=budget, budget=budget, rounds=rounds)
-            for seed in range(seeds) for s in strategies]
+def demo_benchmark(strategies: Sequence[str], seeds: int, rounds: int, budget: int) -> BenchmarkConfig:
+    return BenchmarkConfig(name="demo", datasets={"mfeat": {"name": "mfeat", "modalities": DEMO_MODALITIES}},
+                           strategies=list(strategies), seeds=seeds,
+                           base={"initial_budget": budget, "budget": budget, "rounds": rounds})
 
 
 def run_demo(out_dir: Path, strategies: Sequence[str] = ("random", "badge", "bmmal"), seeds: int = 3,
              rounds: int = 8, budget: int = 20, console: Console | None = None) -> pd.DataFrame:
+    """The demo is a one-dataset benchmark run in this process; an earlier demo in `out_dir` is reused."""
     console = console or Console()
-    configs = demo_configs(strategies, seeds, rounds, budget)  # validates before any work
+    config = demo_benchmark(strategies, seeds, rounds, budget)
     out_dir = Path(out_dir)
     console.print(f"[bold]bmmal demo[/]: mfeat, modalities {' + '.join(DEMO_MODALITIES)}, "
                   f"{budget} initial labels + {budget} per round x {rounds} rounds, "
                   f"strategies {', '.join(strategies)}, {seeds} seeds -> {out_dir}")
-    frames = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        total = progress.add_task("all runs", total=len(configs) * (rounds + 1))
-        for config in configs:
-            name = f"{config.strategy}-seed{config.seed}"
-            task = progress.add_task(name, total=rounds + 1)
-
-            def advance(_row, task=task):
-                progress.advance(task)
-                progress.advance(total)
-
-            run_dir = out_dir / "runs" / name
-            if (run_dir / "config.yaml").is_file():  # finish or reuse an earlier demo with the same settings
-                if load_run_config(run_dir / "config.yaml") != config:
-                    raise BmmalError(f"{out_dir} holds a demo with other settings; choose another --out")
-                learner = ActiveLearner.resume(run_dir, round0_cache=out_dir / "round0", on_round=advance)
-            else:
-                learner = ActiveLearner(config, run_dir, round0_cache=out_dir / "round0", on_round=advance)
-            progress.advance(task, learner.completed_round + 1)
-            progress.advance(total, learner.completed_round + 1)
-            frame = pd.DataFrame(learner.run())
-            frame.insert(0, "seed", config.seed)
-            frame.insert(0, "strategy", config.strategy)
-            frames.append(frame)
-            progress.remove_task(task)
-    results = pd.concat(frames, ignore_index=True)
+    # one torch thread: these small MLPs gain nothing from more, and busy cores make more much slower
+    run = run_benchmark(config, out_dir, LocalExecutor(workers=1), 1, console)
+    results = run.wide().drop(columns=["dataset", "setting"])
     atomic_write_text(out_dir / "metrics.csv", results.to_csv(index=False))
     png = learning_curves(results, out_dir / "learning_curve.png", "accuracy_micro",
                           title="mfeat pix + mor: fused accuracy (micro)")
     print_tables(results, console)
-    console.print(f"metrics: {out_dir / 'metrics.csv'}   learning curve: {png}")
+    console.print(f"metrics: {out_dir / 'metrics.csv'}   learning curve: {png}   report: `bmmal report {out_dir}`")
     return results
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
 from bmmal import strategies
 from bmmal.config import DatasetConfig, RunConfig, Strict, load_yaml, parse_config
@@ -27,7 +27,7 @@ class BenchmarkConfig(Strict):
     name: str = "benchmark"
     datasets: dict[str, DatasetConfig]
     strategies: list[str]
-    seeds: PositiveInt | list[int] = Field(description="a number of seeds (0..n-1) or the list of seeds")
+    seeds: int | list[int] = Field(description="a number of seeds (0..n-1) or the list of seeds")
     base: dict[str, Any] = Field(default_factory=dict, description="RunConfig settings shared by all cells")
     settings: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict, description="axis -> value label -> RunConfig overrides of base")
@@ -71,6 +71,8 @@ class BenchmarkConfig(Strict):
     @field_validator("seeds")
     @classmethod
     def _some_seeds(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"need at least one seed, got {value}")
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("list at least one seed, each once")
         return value
@@ -160,7 +162,7 @@ def expand(config: BenchmarkConfig) -> list[Cell]:
         fields = deep_merge(config.base, overrides)
         for strategy in config.strategies:
             for seed in config.seed_list():
-                source = f"{config.name}: {dataset} [{setting}] {strategy} seed {seed}"
+                source = f"{config.name}: cell {dataset}/{setting}/{strategy}/seed{seed}"
                 run = parse_config({**fields, "dataset": data.model_dump(), "strategy": strategy, "seed": seed},
                                    RunConfig, source)
                 cells.append(Cell(dataset, setting, strategy, seed, run))
