@@ -118,6 +118,8 @@ def test_validation_is_a_fixed_share_of_ids_and_is_measured(tmp_path, capsys):
     info = result.model_info
     assert info["validation_size"] > 0 and info["trained_on"] + info["validation_size"] == 36
     assert info["validation"]["accuracy_micro"] >= 0.8  # the classes are easy: labels reached the model right
+    items = project.store.pending_items()
+    assert sum(i["prediction"]["label"] == true_label(i["id"]) for i in items) >= 4  # class names map right
     assert main(["status", str(project.dir)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"held-out labels: {info['validation_size']}, accuracy {info['validation']['accuracy_micro']:.3f}" in out
