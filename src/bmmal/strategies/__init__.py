@@ -3,7 +3,7 @@
 Every strategy lives in its own module and registers itself on import.
 """
 
-from bmmal.strategies import badge, bmmal, random  # noqa: F401  (registration)
+from bmmal.strategies import bald, badge, bmmal, coreset, deepfool, entropy, gcn, kmeans, least_confidence, margin, random  # noqa: F401,E501
 from bmmal.strategies.base import ScoreStrategy, Strategy
 from bmmal.strategies.registry import available, get, register, strategy_class
 
