@@ -10,18 +10,12 @@ from bmmal.experiment.executors import LocalExecutor, RayExecutor
 from bmmal.experiment.grid import BenchmarkConfig
 from bmmal.experiment.report import write_report
 from bmmal.experiment.results import read_results, wide
+from tests.test_experiment_runner import CONFIG as RUNNER_CONFIG
 
-CONFIG = {
-    "name": "tiny-factorial",
-    "datasets": {"syn": {"name": "synthetic",
-                         "options": {"n_samples": 120, "n_classes": 3, "informativeness": [3.0, 0.5], "dims": 4}}},
-    "strategies": ["random", "badge"],
-    "seeds": 2,
-    "base": {"initial_budget": 9, "budget": 6, "rounds": 1, "mc_passes": 2,
-             "model": {"hidden_dims": [8], "embed_dim": 4}, "train": {"epochs": 3, "batch_size": 16}},
-    "settings": {"trainer": {"joint": {"train": {"trainer": "joint"}},
-                             "ogm_ge": {"train": {"trainer": "ogm_ge", "trainer_params": {"alpha": 1.0}}}}},
-}
+CONFIG = {**RUNNER_CONFIG, "name": "tiny-factorial", "strategies": ["random", "badge"],
+          "base": {**RUNNER_CONFIG["base"], "rounds": 1},
+          "settings": {"trainer": {"joint": {"train": {"trainer": "joint"}},
+                                   "ogm_ge": {"train": {"trainer": "ogm_ge", "trainer_params": {"alpha": 1.0}}}}}}
 
 
 def test_split_setting():
