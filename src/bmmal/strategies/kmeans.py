@@ -3,7 +3,8 @@ the reference BMMAL code's `kmeans`).
 
 Clusters the fused embedding (`embeddings`, concatenated) of the unlabelled rows into k = budget
 clusters with scikit-learn's MiniBatchKMeans (k-means++ initialisation, seeded) and selects, per
-cluster, the member nearest its centroid, so the rows are distinct by construction. A cluster left
+cluster, the member nearest the mean of the cluster's members (MiniBatchKMeans centroids are running
+averages; the exact mean costs one pass), so the rows are distinct by construction. A cluster left
 empty (possible with duplicate points) takes the unselected row nearest its centroid, so exactly
 `budget` rows come back. The reference code kept two points from about half the clusters instead.
 """
@@ -20,6 +21,14 @@ from sklearn.exceptions import ConvergenceWarning
 from bmmal.strategies.base import Strategy
 from bmmal.strategies.fused import fused_rows
 from bmmal.strategies.registry import register
+
+
+def member_means(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The mean of each cluster's members; an empty cluster keeps its centroid."""
+    sums = torch.zeros(centroids.shape, dtype=torch.float32).index_add_(
+        0, torch.as_tensor(labels, dtype=torch.long), torch.as_tensor(x, dtype=torch.float32))
+    counts = np.bincount(labels, minlength=len(centroids))[:, None]
+    return np.where(counts > 0, sums.numpy() / np.maximum(counts, 1), centroids).astype(x.dtype)
 
 
 def nearest_per_cluster(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -59,7 +68,8 @@ class KMeansSampling(Strategy):
         with warnings.catch_warnings():  # fewer distinct points than clusters: handled below
             warnings.simplefilter("ignore", ConvergenceWarning)
             labels = km.fit_predict(x)
-        return candidates[nearest_per_cluster(x, km.cluster_centers_.astype(x.dtype), labels)]
+        centres = member_means(x, labels, km.cluster_centers_)
+        return candidates[nearest_per_cluster(x, centres, labels)]
 
     def __repr__(self) -> str:
         return f"KMeansSampling(batch_size={self.batch_size}, max_iter={self.max_iter})"
