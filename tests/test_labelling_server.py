@@ -3,6 +3,7 @@ media served only by (id, modality), JSON-only writes."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 from test_labelling_helpers import call, feature_cache, new_project, running_server, true_label  # noqa: F401
@@ -18,6 +21,15 @@ from bmmal.labelling.project import Project
 from bmmal.labelling.query import query
 
 pytestmark = pytest.mark.usefixtures("feature_cache")
+
+
+@pytest.fixture
+def served(tmp_path, feature_cache):  # noqa: F811
+    """(project with a pending batch of 4, the URL of its server)."""
+    project = new_project(tmp_path)
+    query(project, 4, "random")
+    with running_server(project) as url:
+        yield project, url
 
 
 def start_cli_server(project_dir):
@@ -101,76 +113,61 @@ def test_concurrent_labellers_get_disjoint_samples(tmp_path):
     assert project.store.pending() == []
 
 
-def test_someone_elses_sample_cannot_be_answered(tmp_path):
-    project = new_project(tmp_path)
-    query(project, 4, "random")
-    with running_server(project) as url:
-        _, reply = call(url, "/api/next", {"session": "a"})
-        sample = reply["sample"]["id"]
-        status, reply = call(url, "/api/answer", {"session": "b", "id": sample, "label": "red"})
-        assert status == 409 and "someone else" in reply["error"]
-        status, reply = call(url, "/api/answer", {"session": "a", "id": sample, "label": "purple"})
-        assert status == 400 and "unknown class" in reply["error"]
-        status, reply = call(url, "/api/undo", {"session": "b"})
-        assert status == 200 and reply["message"] == "nothing to undo"
+def test_someone_elses_sample_cannot_be_answered(served):
+    _, url = served
+    _, reply = call(url, "/api/next", {"session": "a"})
+    sample = reply["sample"]["id"]
+    status, reply = call(url, "/api/answer", {"session": "b", "id": sample, "label": "red"})
+    assert status == 409 and "someone else" in reply["error"]
+    status, reply = call(url, "/api/answer", {"session": "a", "id": sample, "label": "purple"})
+    assert status == 400 and "unknown class" in reply["error"]
+    status, reply = call(url, "/api/undo", {"session": "b"})
+    assert status == 200 and reply["message"] == "nothing to undo"
 
 
-def test_only_known_media_and_json_posts(tmp_path):
-    project = new_project(tmp_path)
-    query(project, 4, "random")
+def test_only_known_media_and_json_posts(served, tmp_path):
+    _, url = served
     (tmp_path / "secret.txt").write_text("secret")
-    with running_server(project) as url:
-        for path in ("/media?id=s010&m=caption",  # text is not a file to serve
-                     "/media?id=s010&m=../secret.txt", "/media?id=../secret.txt&m=image",
-                     "/media?id=nope&m=image", "/static/../project.json", "/../secret.txt",
-                     "/static/index.html/../../labels.db"):
-            status, _ = call(url, path)
-            assert status == 404, path
-        status, body = call(url, "/media?id=s010&m=sound")
-        assert status == 200 and body[:4] == b"RIFF"
-        status, reply = call(url, "/api/next", {"session": "a"}, content_type="text/plain")
-        assert status == 400 and "application/json" in reply["error"]
-        status, page = call(url, "/")
-        assert status == 200 and b"<title>" in page
+    for path in ("/media?id=s010&m=caption",  # text is not a file to serve
+                 "/media?id=s010&m=../secret.txt", "/media?id=../secret.txt&m=image",
+                 "/media?id=nope&m=image", "/static/../project.json", "/../secret.txt",
+                 "/static/index.html/../../labels.db"):
+        status, _ = call(url, path)
+        assert status == 404, path
+    status, body = call(url, "/media?id=s010&m=sound")
+    assert status == 200 and body[:4] == b"RIFF"
+    status, reply = call(url, "/api/next", {"session": "a"}, content_type="text/plain")
+    assert status == 400 and "application/json" in reply["error"]
+    status, page = call(url, "/")
+    assert status == 200 and b"<title>" in page
 
 
-def test_range_requests_for_audio(tmp_path):
-    import urllib.request
-
-    project = new_project(tmp_path)
-    query(project, 4, "random")
+def test_range_requests_for_audio(served):
+    project, url = served
     whole = project.samples.path("s010", "sound").read_bytes()
-    with running_server(project) as url:
-        request = urllib.request.Request(url + "media?id=s010&m=sound", headers={"Range": "bytes=4-11"})
-        with urllib.request.urlopen(request) as response:
-            assert response.status == 206
-            assert response.headers["Content-Range"] == f"bytes 4-11/{len(whole)}"
-            assert response.read() == whole[4:12]
+    request = urllib.request.Request(url + "media?id=s010&m=sound", headers={"Range": "bytes=4-11"})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 206
+        assert response.headers["Content-Range"] == f"bytes 4-11/{len(whole)}"
+        assert response.read() == whole[4:12]
 
 
-def test_closed_page_releases_its_sample(tmp_path):
-    project = new_project(tmp_path)
-    query(project, 2, "random")
-    with running_server(project) as url:
-        _, reply = call(url, "/api/next", {"session": "a"})
-        first = reply["sample"]["id"]
-        _, reply = call(url, "/api/next", {"session": "b"})
-        assert reply["sample"]["id"] != first
-        assert call(url, "/api/release", {"session": "a"})[0] == 200
-        _, reply = call(url, "/api/next", {"session": "c"})
-        assert reply["sample"]["id"] == first
+def test_closed_page_releases_its_sample(served):
+    _, url = served
+    _, reply = call(url, "/api/next", {"session": "a"})
+    first = reply["sample"]["id"]
+    _, reply = call(url, "/api/next", {"session": "b"})
+    assert reply["sample"]["id"] != first
+    assert call(url, "/api/release", {"session": "a"})[0] == 200
+    _, reply = call(url, "/api/next", {"session": "c"})
+    assert reply["sample"]["id"] == first
 
 
-def test_foreign_host_names_are_refused(tmp_path):
-    import http.client
-    from urllib.parse import urlsplit
-
-    project = new_project(tmp_path)
-    query(project, 2, "random")
-    with running_server(project) as url:
-        port = urlsplit(url).port
-        for host, status in ((f"evil.example:{port}", 421), (f"localhost:{port}", 200), (f"127.0.0.1:{port}", 200)):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            connection.request("GET", "/api/project", headers={"Host": host})
-            assert connection.getresponse().status == status, host
-            connection.close()
+def test_foreign_host_names_are_refused(served):
+    _, url = served
+    port = urlsplit(url).port
+    for host, status in ((f"evil.example:{port}", 421), (f"localhost:{port}", 200), (f"127.0.0.1:{port}", 200)):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/api/project", headers={"Host": host})
+        assert connection.getresponse().status == status, host
+        connection.close()
