@@ -7,8 +7,6 @@ import json
 import pytest
 from test_labelling_helpers import EXTRACTORS, feature_cache, true_label, write_manifest  # noqa: F401
 
-import bmmal.strategies.coreset  # noqa: F401  (registers itself; bmmal.strategies may not import it yet)
-import bmmal.strategies.kmeans  # noqa: F401
 from bmmal.cli import main
 from bmmal.labelling.project import Project
 

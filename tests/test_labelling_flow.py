@@ -136,9 +136,6 @@ def test_pending_samples_are_not_selected_again(tmp_path):
 
 @pytest.mark.parametrize("strategy", ["kmeans", "coreset"])
 def test_diverse_first_batch_covers_every_class(tmp_path, strategy):
-    import bmmal.strategies.coreset  # noqa: F401  (registers itself; bmmal.strategies may not import it yet)
-    import bmmal.strategies.kmeans  # noqa: F401
-
     project = new_project(tmp_path, seeds_per_class=0)
     result = query(project, 3, strategy)
     assert result.model_info is None
