@@ -335,3 +335,12 @@ def test_paper_configs_validate_and_hold_the_protocol():
     assert food.train.encoder_lr == {"text": 1e-5, "image": 1e-4} and food.train.lr_milestones == (10,)
     with pytest.raises(BmmalError, match="set dataset option root"):
         datasets.load("food101")
+
+
+def test_mixed_precision_only_on_cuda():
+    from bmmal.models.training import amp_dtype
+
+    assert amp_dtype(TrainConfig(amp="bf16"), torch.device("cpu")) is None
+    assert amp_dtype(TrainConfig(amp="bf16"), torch.device("cuda")) is torch.bfloat16
+    assert amp_dtype(TrainConfig(amp="fp16"), torch.device("cuda")) is torch.float16
+    assert amp_dtype(TrainConfig(), torch.device("cuda")) is None

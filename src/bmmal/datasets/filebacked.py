@@ -94,8 +94,10 @@ class TokenReader:
 
 
 def _object_array(items: Sequence) -> np.ndarray:
+    """A 1-D object array holding `items` as they are (lists and arrays stay single elements)."""
     out = np.empty(len(items), dtype=object)
-    out[:] = list(items) if not isinstance(items, np.ndarray) or items.dtype != object else items
+    for i, item in enumerate(items):
+        out[i] = item
     return out
 
 
@@ -146,6 +148,8 @@ class FileDataset:
 
     def _stack(self, rows: np.ndarray, rngs: list) -> dict[str, torch.Tensor]:
         rows = np.asarray(rows)
+        if len(rows) == 0:
+            return {m: torch.zeros((0, *self.readers[m].shape)) for m in self.sources}
         if self.threads > 1 and len(rows) > 1:
             samples = list(self._threads().map(self.sample, rows, rngs))
         else:
