@@ -49,7 +49,7 @@ def test_audio_window_takes_the_middle_five_seconds_at_test_time():
     short = media.audio_window(np.full(3 * sr, 2.0, np.float32), sr, None)  # padded with zeros, clipped to 1
     assert short.shape == (500,) and np.all(short[:50] == 1.0) and np.all(short[50:] == 0.0)
     rnd = media.audio_window(wave, sr, np.random.default_rng(0))
-    start = int(round(rnd[0] * 10_000))
+    start = round(rnd[0] * 10_000)
     assert 0 <= start <= 500 and np.allclose(rnd, wave[start:start + 500])
 
 
@@ -273,7 +273,7 @@ def tiny(config_name: str, root: Path, **dataset_options) -> dict:
     raw["dataset"]["options"].update(root=str(root), **dataset_options)
     raw.update(initial_budget=4, budget=4, rounds=1, eval_batch_size=8)
     raw["train"].update(epochs=1, batch_size=4, num_workers=0, device="cpu")
-    for m, options in raw["model"].get("encoder_options", {}).items():
+    for options in raw["model"].get("encoder_options", {}).values():
         if "path" not in options:  # the vision encoders: tiny and random
             options.update(width=4, pretrained=False)
             options.pop("weights", None)
@@ -310,13 +310,12 @@ def test_food101_frozen_config_round(tmp_path, food_root, bert_dir):
     encoders["text"]["path"] = str(bert_dir)
     encoders["image"] = {"kind": "resnet", "depth": 18, "width": 4, "pretrained": False}
     raw["dataset"]["options"]["frozen"]["cache_dir"] = str(tmp_path / "cache")
-    train, test = datasets.load("food101", root=food_root, **{k: v for k, v in raw["dataset"]["options"].items()
-                                                              if k != "root"})
+    options = {k: v for k, v in raw["dataset"]["options"].items() if k != "root"}
+    train, _ = datasets.load("food101", root=food_root, **options)
     assert isinstance(train, ArrayDataset) and train.input_shapes() == {"text": (16,), "image": (32,)}
     cached = sorted(p.name for p in (tmp_path / "cache").rglob("*.npz"))
     assert len(cached) == 4  # train and test, two modalities
-    again, _ = datasets.load("food101", root=food_root, **{k: v for k, v in raw["dataset"]["options"].items()
-                                                           if k != "root"})
+    again, _ = datasets.load("food101", root=food_root, **options)
     assert np.array_equal(again.features["image"], train.features["image"])
     run_round(raw, tmp_path)
 

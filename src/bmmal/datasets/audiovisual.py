@@ -14,8 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bmmal.datasets.filebacked import (ClipReader, FileDataset, MissingFiles, SpectrogramReader, choose_modalities,
-                                      require_root, resolve_path)
+from bmmal.datasets.filebacked import (
+    ClipReader,
+    FileDataset,
+    MissingFiles,
+    SpectrogramReader,
+    choose_modalities,
+    require_root,
+    resolve_path,
+)
 from bmmal.datasets.frozen import finish
 from bmmal.errors import BmmalError
 

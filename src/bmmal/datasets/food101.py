@@ -18,8 +18,15 @@ import json
 import logging
 from pathlib import Path
 
-from bmmal.datasets.filebacked import (FileDataset, ImageReader, MissingFiles, TokenReader, choose_modalities,
-                                      require_root, resolve_path)
+from bmmal.datasets.filebacked import (
+    FileDataset,
+    ImageReader,
+    MissingFiles,
+    TokenReader,
+    choose_modalities,
+    require_root,
+    resolve_path,
+)
 from bmmal.datasets.frozen import finish
 from bmmal.datasets.media import ingredient_words
 from bmmal.errors import BmmalError

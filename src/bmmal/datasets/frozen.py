@@ -92,7 +92,7 @@ def parse_spec(spec: Any, modalities: tuple[str, ...]) -> dict:
         raise BmmalError("dataset option frozen must be a mapping with encoders: {modality: {kind: ..., ...}}")
     unknown = set(spec) - KEYS
     if unknown:
-        raise BmmalError(f"dataset option frozen: unknown key {sorted(unknown)[0]!r}; known: {', '.join(sorted(KEYS))}")
+        raise BmmalError(f"dataset option frozen: unknown key {min(unknown)!r}; known: {', '.join(sorted(KEYS))}")
     for m in modalities:
         entry = spec["encoders"].get(m)
         if not isinstance(entry, dict) or "kind" not in entry:

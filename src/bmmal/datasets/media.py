@@ -63,7 +63,7 @@ def crop_box(height: int, width: int, size: int, rng: np.random.Generator | None
     if height < size or width < size:
         raise BmmalError(f"image of {height}x{width} is smaller than the {size}x{size} crop")
     if rng is None:
-        return int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+        return round((height - size) / 2.0), round((width - size) / 2.0)
     return int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
 
 
@@ -77,7 +77,7 @@ def color_jitter(img, rng: np.random.Generator, brightness=0.4, contrast=0.4, sa
 
     def shift_hue(im, amount):
         h, s, v = im.convert("HSV").split()
-        h = h.point(lambda x: (x + int(round(amount * 255))) % 256)
+        h = h.point(lambda x: (x + round(amount * 255)) % 256)
         return _pil().merge("HSV", (h, s, v)).convert("RGB")
 
     ops = [

@@ -9,6 +9,7 @@ classification layer `fc.*` is ignored because encoders end at the pooled featur
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def wants_weights(kind: str, weights: str | None, pretrained: bool, allow_random
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
         raise BmmalError(f"cannot read weights file {path}: {str(e).splitlines()[0]}") from None
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
