@@ -61,6 +61,15 @@ def summary(table: pd.DataFrame) -> str:
         cells = [f"{row[('mean', s)]:.1f} ± {row[('std', s)]:.1f}" for s in strategy_order]
         lines.append(f"| {r} | {n} | " + " | ".join(cells) + " |")
 
+    lines += ["", "Per-modality test accuracy of the unimodal heads (micro, %, mean over seeds), per round:", ""]
+    per_modality = table.pivot_table(index=["round", "n_labeled"], columns="strategy",
+                                     values=[f"unimodal_accuracy_micro:{m}" for m in modalities]) * 100
+    lines.append("| round | labels | " + " | ".join(f"{m} {s}" for m in modalities for s in strategy_order) + " |")
+    lines.append("|---|---|" + "---|" * (len(modalities) * len(strategy_order)))
+    for (r, n), row in per_modality.iterrows():
+        cells = [f"{row[(f'unimodal_accuracy_micro:{m}', s)]:.1f}" for m in modalities for s in strategy_order]
+        lines.append(f"| {r} | {n} | " + " | ".join(cells) + " |")
+
     last = table[table["round"] == table["round"].max()]
     lines += ["", (f"Last round ({int(last['n_labeled'].iloc[0])} labels): fused and per-modality (unimodal head) "
                    "test accuracy (micro, %), mean ± sd over seeds; mean Shapley share of each modality:"), ""]
@@ -98,9 +107,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--summary-only", action="store_true", help="summarise <out>/results.csv, run nothing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    table = run_grid(args.config, args.out, args.seeds, tuple(args.strategies.split(",")))
+    if args.summary_only:
+        table = pd.read_csv(Path(args.out) / "results.csv")
+    else:
+        table = run_grid(args.config, args.out, args.seeds, tuple(args.strategies.split(",")))
     text = summary(table)
     atomic_write_text(Path(args.out) / "summary.md", text)
     print(text)
