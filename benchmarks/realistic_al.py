@@ -97,6 +97,19 @@ def summary(table: pd.DataFrame) -> str:
             diff = (later.loc["bmmal"][column] - later.loc[s][column]).groupby(level="seed").mean() * 100
             cells.append(f"{diff.mean():+.2f} ({int((diff > 0).sum())}/{len(diff)})")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    if f"selected_contribution:{weakest}" in table:
+        lines += ["", (f"What each strategy selected (rounds 1..last, mean over rounds and seeds): the {weakest} "
+                       f"modality's Shapley share in the selected samples, and how often {weakest} is the dominant "
+                       "modality in the selection vs in the unlabelled pool:"), ""]
+        lines.append(f"| strategy | {weakest} share (selected) | {weakest} dominant (selected) | "
+                     f"{weakest} dominant (pool) | contribution gap selected / pool |")
+        lines.append("|---|---|---|---|---|")
+        for s in strategy_order:
+            part = later.loc[s]
+            lines.append(f"| {s} | {part[f'selected_contribution:{weakest}'].mean():.3f} | "
+                         f"{part[f'selected_dominant_share:{weakest}'].mean():.3f} | "
+                         f"{part[f'pool_dominant_share:{weakest}'].mean():.3f} | "
+                         f"{part['selected_contribution_gap'].mean():.3f} / {part['pool_contribution_gap'].mean():.3f} |")
     return "\n".join(lines) + "\n"
 
 
