@@ -50,6 +50,7 @@ def start_cli_server(project_dir):
     raise AssertionError("server did not start: " + "".join(seen))
 
 
+@pytest.mark.slow  # a server process of its own: a few seconds of start-up
 def test_answers_survive_a_killed_server(tmp_path):
     project = new_project(tmp_path)
     batch = query(project, 6, "random")
