@@ -78,13 +78,13 @@ def aulc_section(frame: pd.DataFrame, strategies: list[str]) -> list[str]:
             cells.append(_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0))
         rows.append([s, *cells])
     out = ["### Area under the learning curve",
-           "Trapezoid rule over the number of labels, divided by the label range: the mean accuracy over the "
-           "curve. Mean ± std over seeds.", "",
+           ("Trapezoid rule over the number of labels, divided by the label range: the mean accuracy over the "
+            "curve. Mean ± std over seeds."), "",
            table(["strategy", "AULC (micro)", "AULC (macro)"], rows), ""]
     final = analysis.final_per_seed(frame, "accuracy_micro")
     out += ["### Paired comparisons over seeds",
-            "Per seed, strategy minus baseline (same seeds, same round 0). W/T/L = wins/ties/losses; p = "
-            "two-sided Wilcoxon signed-rank test (– below 2 seeds; 1 when every difference is 0).", ""]
+            ("Per seed, strategy minus baseline (same seeds, same round 0). W/T/L = wins/ties/losses; p = "
+             "two-sided Wilcoxon signed-rank test (– below 2 seeds; 1 when every difference is 0)."), ""]
     for baseline in BASELINES:
         if baseline not in strategies:
             out += [f"No comparison against {baseline}: it is not in this benchmark.", ""]
@@ -114,19 +114,19 @@ def balance_section(frame: pd.DataFrame, strategies: list[str], mods: list[str])
                          _num(r["modality_gap"]), *(_num(r[f"contribution:{m}"]) for m in mods),
                          _num(r["contribution_entropy"])])
     return ["### Modality balance per round",
-            "Means over seeds. acc m = test accuracy (micro) of modality m's unimodal head; gap = strongest minus "
-            "weakest of those; contrib. m = mean Shapley contribution share of m on the test split at the true "
-            "label; entropy = H(shares) / log M (1 = every modality contributes equally).", "",
+            ("Means over seeds. acc m = test accuracy (micro) of modality m's unimodal head; gap = strongest minus "
+             "weakest of those; contrib. m = mean Shapley contribution share of m on the test split at the true "
+             "label; entropy = H(shares) / log M (1 = every modality contributes equally)."), "",
             table(headers, rows), ""]
 
 
 def selection_section(frame: pd.DataFrame, strategies: list[str], mods: list[str]) -> list[str]:
     stats = analysis.selection_per_round(frame, mods)
     out = ["### Selection balance per round",
-           "Means over seeds. For each modality m: the share of the selected batch whose dominant modality "
-           "(largest contribution share at the predicted class) is m, and in brackets the same share in the "
-           "unlabelled pool it was chosen from; gap = mean (largest minus smallest share) of the selected "
-           "samples, and of the pool.", ""]
+           ("Means over seeds. For each modality m: the share of the selected batch whose dominant modality "
+            "(largest contribution share at the predicted class) is m, and in brackets the same share in the "
+            "unlabelled pool it was chosen from; gap = mean (largest minus smallest share) of the selected "
+            "samples, and of the pool."), ""]
     if stats.empty:
         return out + ["Not recorded: these runs kept no selection statistics (`selection_stats: false`).", ""]
     headers = ["strategy", "round", *(f"dominant {m} (pool)" for m in mods), "gap selected", "gap pool"]
@@ -168,10 +168,10 @@ def write_report(run_dir: str | Path) -> Path:
     long = read_results(run_dir)
     table_wide = wide(long)
     lines = [f"# Benchmark report: {run_dir.name}", "",
-             f"{long['dataset'].nunique()} dataset(s), {long['setting'].nunique()} setting(s), "
-             f"strategies {', '.join(dict.fromkeys(long['strategy']))}, "
-             f"{long['seed'].nunique()} seeds ({', '.join(map(str, sorted(long['seed'].unique())))}), "
-             f"rounds 0–{int(long['round'].max())}. Source: `results.csv`.", ""]
+             (f"{long['dataset'].nunique()} dataset(s), {long['setting'].nunique()} setting(s), "
+              f"strategies {', '.join(dict.fromkeys(long['strategy']))}, "
+              f"{long['seed'].nunique()} seeds ({', '.join(map(str, sorted(long['seed'].unique())))}), "
+              f"rounds 0–{int(long['round'].max())}. Source: `results.csv`."), ""]
     for (dataset, setting), frame in table_wide.groupby(["dataset", "setting"], sort=False):
         strategies = list(dict.fromkeys(frame["strategy"]))
         mods = modalities(long[(long["dataset"] == dataset) & (long["setting"] == setting)])

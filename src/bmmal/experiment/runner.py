@@ -112,9 +112,7 @@ def _run_all(executor, tasks: list[Task], progress: Progress, name: str, on_done
     """Run tasks, keeping one progress line of done / running / left up to date."""
     n = len(tasks)
     line = progress.add_task(name, total=n, running=min(executor.workers, n), left=n)
-    done = 0
-    for index, result in executor.map_unordered(run_task, tasks):
-        done += 1
+    for done, (index, result) in enumerate(executor.map_unordered(run_task, tasks), start=1):
         on_done(index, result)
         progress.update(line, completed=done, running=min(executor.workers, n - done),
                         left=max(0, n - done - executor.workers))
