@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_labelling_helpers import CLASSES, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 from bmmal.labelling.query import query
+from test_labelling_helpers import CLASSES, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

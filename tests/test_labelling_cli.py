@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_labelling_helpers import EXTRACTORS, feature_cache, true_label, write_manifest  # noqa: F401
 
 from bmmal.cli import main
 from bmmal.labelling.project import Project
+from test_labelling_helpers import EXTRACTORS, feature_cache, true_label, write_manifest  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("feature_cache")
 

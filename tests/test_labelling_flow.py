@@ -7,13 +7,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from test_labelling_helpers import CLASSES, call, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 from bmmal.cli import main
 from bmmal.errors import BmmalError
 from bmmal.labelling.labelstudio import export_tasks
 from bmmal.labelling.project import Project
 from bmmal.labelling.query import is_validation, query
+from test_labelling_helpers import CLASSES, call, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("feature_cache")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_labelling_helpers import feature_cache, new_project  # noqa: F401
 
 from bmmal.cli import main
 from bmmal.errors import BmmalError
 from bmmal.labelling.importing import ImportRejected, import_labels
+from test_labelling_helpers import feature_cache, new_project  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("feature_cache")
 

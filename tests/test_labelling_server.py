@@ -15,10 +15,10 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-from test_labelling_helpers import call, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 from bmmal.labelling.project import Project
 from bmmal.labelling.query import query
+from test_labelling_helpers import call, feature_cache, new_project, running_server, true_label  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("feature_cache")
 

@@ -96,7 +96,7 @@ def train_and_infer(project, dataset: ArrayDataset, taken: np.ndarray, needs: se
     model = build_model(settings.model_config(), dataset, seed)
     start = time.perf_counter()
     trainer.fit(model, dataset, train_rows, dataset.labels[train_rows], seed)
-    info: dict = {"trained_on": int(len(train_rows)), "validation_size": int(len(val_rows)),
+    info: dict = {"trained_on": len(train_rows), "validation_size": len(val_rows),
                   "train_seconds": time.perf_counter() - start, "seed": seed, "time": time.time()}
     info["validation"] = evaluate(model, dataset.subset(val_rows)) if len(val_rows) else None
     outputs = infer(model, dataset, taken, needs | {"embeddings", "fuse"}, seed=seed)

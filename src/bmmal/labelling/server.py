@@ -35,6 +35,8 @@ from bmmal.labelling.store import Conflict
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STATIC = {"/": "index.html", "/static/app.js": "app.js", "/static/app.css": "app.css"}
+POST_ROUTES = {"/api/next": "next", "/api/answer": "answer", "/api/skip": "skip", "/api/undo": "undo",
+               "/api/release": "release"}  # path -> LabellingApp method
 MAX_BODY = 64 * 1024
 MAX_TEXT = 200_000  # characters of a text file shown in the page
 
@@ -125,8 +127,6 @@ class Handler(BaseHTTPRequestHandler):
     app: LabellingApp  # set on the subclass made by `make_server`
     server_version = "bmmal-label"
     allowed_hosts: frozenset[str] | None = None  # Host headers accepted (None: any), see `make_server`
-    POST_ROUTES = {"/api/next": "next", "/api/answer": "answer", "/api/skip": "skip", "/api/undo": "undo",
-                   "/api/release": "release"}
 
     def _host_ok(self) -> bool:
         if self.allowed_hosts is None or self.headers.get("Host", "").lower() in self.allowed_hosts:
@@ -192,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         if not self._host_ok():
             return
-        route = self.POST_ROUTES.get(urlsplit(self.path).path)
+        route = POST_ROUTES.get(urlsplit(self.path).path)
         if route is None:
             self._json(404, {"error": "no such endpoint"})
             return

@@ -153,7 +153,7 @@ class LabelStore:
             taken = _existing(db, "SELECT sample_id FROM batch_items WHERE sample_id IN ({})", sample_ids)
             taken |= _existing(db, "SELECT sample_id FROM labels WHERE sample_id IN ({})", sample_ids)
             if taken:
-                raise BmmalError(f"sample {sorted(taken)[0]!r} is already labelled or pending")
+                raise BmmalError(f"sample {min(taken)!r} is already labelled or pending")
             n_labeled = db.execute("SELECT count(*) FROM labels").fetchone()[0]
             batch = db.execute("INSERT INTO batches (strategy, created, n_labeled, info) VALUES (?, ?, ?, ?)",
                                (strategy, self.clock(), n_labeled, json.dumps(info or {}))).lastrowid
