@@ -90,6 +90,6 @@ def test_factorial_grid_shares_round0_per_seed_and_trainer(local_run):
 @pytest.mark.slow
 def test_factorial_is_identical_through_ray(local_run, tmp_path):
     pytest.importorskip("ray")
-    runner.run_benchmark(BenchmarkConfig.model_validate(CONFIG), tmp_path, RayExecutor(workers=2, threads=1),
+    runner.run_benchmark(BenchmarkConfig.model_validate(CONFIG), tmp_path, RayExecutor(workers=1, threads=1),
                          threads=1)
     pd.testing.assert_frame_equal(_factorial(tmp_path), _factorial(local_run))
