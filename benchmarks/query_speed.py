@@ -1,0 +1,185 @@
+"""Query speed and peak memory of every strategy on random pool outputs of Food-101 size.
+
+Three parts (choose with --part; the default runs all three):
+  bmmal       BMMAL selection at N = 60,000, C = 101, d = 768 + 2048, budget 1,000;
+  naive       BMMAL's factored k-means++ against a naive run on the materialised gradient embedding
+              (N = 2,000, C * d = 284,416 dimensions): speed ratio and whether they pick the same rows;
+  strategies  every registered strategy at N = 20,000 and 60,000 (C = 101, d = 2,816).
+
+Every case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
+embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-dropout passes: 10 random
+softmaxes; fuse: a random linear head), so the times are those of the selection algorithms, not of a
+trained model's outputs. Time is the wall-clock of `strategy.select` only. Memory is the peak resident set
+size (VmHWM) of the subprocess, reset just before `select` (Linux /proc/self/clear_refs), so it covers the
+inputs held in memory plus everything `select` allocates; the RSS just before `select` is printed too.
+
+    python benchmarks/query_speed.py --part strategies --sizes 2000 --strategies entropy,coreset   # quick
+    python benchmarks/query_speed.py                                                               # all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from bmmal.strategies.kmeanspp import ZERO_DISTANCE_TOLERANCE
+
+def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, seed: int = 0):
+    from bmmal.outputs import PoolOutputs
+
+    g = torch.Generator().manual_seed(seed)
+    names = [f"m{i}" for i in range(len(dims))]
+    embeddings = {m: torch.randn(n, d, generator=g).abs_() for m, d in zip(names, dims)}
+    head = torch.nn.Linear(sum(dims), n_classes)
+    torch.nn.init.normal_(head.weight, std=0.05, generator=g)
+
+    def fuse(e):
+        return head(torch.cat([e[m] for m in names], dim=1))
+
+    labeled = torch.zeros(n, dtype=torch.bool)
+    labeled[torch.randperm(n, generator=g)[:labelled]] = True
+    return PoolOutputs(labeled=labeled, probs=torch.softmax(2 * torch.randn(n, n_classes, generator=g), 1),
+                       embeddings=embeddings, shapley=torch.rand(n, len(dims), n_classes, generator=g) - 0.5,
+                       mc_probs=torch.softmax(2 * torch.randn(10, n, n_classes, generator=g), 2), fuse=fuse)
+
+
+def rss_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_case(args) -> dict:
+    """One strategy on one pool, in this process."""
+    from bmmal import strategies
+
+    outputs = pool_outputs(args.n, args.classes, args.dims, args.labelled)
+    strategy = strategies.get(args.case)
+    before = rss_mb("VmRSS")
+    reset = reset_peak_rss()
+    start = time.perf_counter()
+    rows = strategy.select(outputs, args.budget, seed=0)
+    seconds = time.perf_counter() - start
+    return {"strategy": args.case, "n": args.n, "classes": args.classes, "dim": sum(args.dims),
+            "budget": args.budget, "seconds": round(seconds, 2), "rss_before_select_mb": round(before),
+            "peak_rss_mb": round(rss_mb("VmHWM")), "peak_reset": reset, "rows": len(rows),
+            "threads": torch.get_num_threads()}
+
+
+class DenseEmbedding:
+    """The naive way: the gradient embedding materialised as an [N, C*D] matrix."""
+
+    def __init__(self, matrix: torch.Tensor):
+        self.matrix = matrix
+
+    def __len__(self) -> int:
+        return len(self.matrix)
+
+    def sq_norms(self) -> torch.Tensor:
+        return torch.cat([(block.double() ** 2).sum(1) for block in self.matrix.split(64)])
+
+    def sq_distances_to(self, row: int, sq_norms: torch.Tensor) -> torch.Tensor:
+        """|g_i|^2 + |g_r|^2 - 2 g_i.g_r over the full matrix, with the factored kernel's zero tolerance."""
+        bound = sq_norms + sq_norms[row]
+        d2 = bound - 2.0 * torch.mv(self.matrix, self.matrix[row]).double()
+        return torch.where(d2 <= ZERO_DISTANCE_TOLERANCE * bound, torch.zeros_like(d2), d2)
+
+
+def run_naive(args) -> dict:
+    """BMMAL's factored k-means++ vs the same seeding on the materialised embedding, same seed."""
+    from bmmal.strategies import get
+    from bmmal.strategies.gradient_embedding import gradient_embedding
+    from bmmal.strategies.kmeanspp import kmeanspp_seeding
+
+    outputs = pool_outputs(args.n, args.classes, args.dims, labelled=0)
+    bmmal = get("bmmal")
+    rows = outputs.unlabeled_rows
+    start = time.perf_counter()
+    factored = kmeanspp_seeding(gradient_embedding(outputs, rows, bmmal.modality_scales(outputs, rows)),
+                                args.budget, np.random.default_rng(0))
+    factored_s = time.perf_counter() - start
+    start = time.perf_counter()
+    dense = gradient_embedding(outputs, rows, bmmal.modality_scales(outputs, rows)).materialize()
+    naive = kmeanspp_seeding(DenseEmbedding(dense), args.budget, np.random.default_rng(0))
+    naive_s = time.perf_counter() - start
+    return {"n": args.n, "classes": args.classes, "dim": sum(args.dims), "embedding_dims": dense.shape[1],
+            "embedding_gb": round(dense.numel() * 4 / 2 ** 30, 2), "budget": args.budget,
+            "factored_seconds": round(factored_s, 3), "naive_seconds": round(naive_s, 2),
+            "speed_ratio": round(naive_s / factored_s, 1), "same_rows": bool(np.array_equal(factored, naive)),
+            "same_first_rows": int(np.argmax(np.r_[factored != naive, True]))}
+
+
+def subprocess_case(argv: list[str], timeout: float) -> dict:
+    cmd = [sys.executable, __file__, *argv]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "all"], default="all")
+    p.add_argument("--sizes", default="20000,60000", help="pool sizes for --part strategies")
+    p.add_argument("--strategies", default="all", help="comma-separated names, or all")
+    p.add_argument("--classes", type=int, default=101)
+    p.add_argument("--dims", default="768,2048", help="embedding size per modality")
+    p.add_argument("--budget", type=int, default=1000)
+    p.add_argument("--labelled", type=int, default=1000, help="labelled rows in the pool")
+    p.add_argument("--naive-n", type=int, default=2000)
+    p.add_argument("--naive-budget", type=int, default=100)
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per case")
+    p.add_argument("--json", help="append one JSON line per case to this file")
+    p.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one strategy here
+    p.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)  # internal
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    args.dims = tuple(int(d) for d in str(args.dims).split(","))
+    if args.case or args.naive:
+        print(json.dumps(run_naive(args) if args.naive else run_case(args)))
+        return
+
+    from bmmal import strategies
+
+    common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),
+              "--labelled", str(args.labelled)]
+    plan = []
+    if args.part in ("bmmal", "all"):
+        plan.append(["--case", "bmmal", "--n", "60000", "--budget", str(args.budget)])
+    if args.part in ("naive", "all"):
+        plan.append(["--naive", "--n", str(args.naive_n), "--budget", str(args.naive_budget)])
+    if args.part in ("strategies", "all"):
+        names = strategies.available() if args.strategies == "all" else args.strategies.split(",")
+        for n in (int(s) for s in args.sizes.split(",")):
+            plan += [["--case", name, "--n", str(n), "--budget", str(args.budget)] for name in names]
+    for case in plan:
+        result = subprocess_case(case + common, args.timeout)
+        result.setdefault("case", " ".join(case))
+        print(json.dumps(result), flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
