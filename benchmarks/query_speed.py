@@ -30,6 +30,7 @@ import torch
 
 from bmmal.strategies.kmeanspp import ZERO_DISTANCE_TOLERANCE
 
+
 def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, seed: int = 0):
     from bmmal.outputs import PoolOutputs
 
@@ -129,7 +130,7 @@ def run_naive(args) -> dict:
 def subprocess_case(argv: list[str], timeout: float) -> dict:
     cmd = [sys.executable, __file__, *argv]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     if done.returncode != 0:

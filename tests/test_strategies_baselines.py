@@ -220,7 +220,7 @@ def test_deepfool_equals_the_closed_form_for_a_linear_head(fusion):
 def test_deepfool_on_a_nonlinear_head_crosses_the_boundary():
     torch.manual_seed(0)
     head = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
-    fuse = lambda e: head(torch.cat([e["a"], e["b"]], 1))  # noqa: E731
+    fuse = lambda e: head(torch.cat([e["a"], e["b"]], 1))
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(30, 2, generator=g), torch.randn(30, 3, generator=g)
     d = deepfool_distances(fuse, [a, b], ["a", "b"], max_iter=50)
@@ -239,7 +239,7 @@ def test_deepfool_works_with_the_fuse_that_inference_hands_out():
 # --- CoreGCN / UncertainGCN ---------------------------------------------------------------------------
 
 def test_knn_adjacency_is_sparse_and_keeps_the_true_neighbours(monkeypatch):
-    import bmmal.strategies.gcn as gcn
+    from bmmal.strategies import gcn
     monkeypatch.setattr(gcn, "BLOCK_ELEMENTS", 50)
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.normalize(torch.randn(30, 4, generator=g), dim=1)

@@ -3,7 +3,19 @@
 Every strategy lives in its own module and registers itself on import.
 """
 
-from bmmal.strategies import bald, badge, bmmal, coreset, deepfool, entropy, gcn, kmeans, least_confidence, margin, random  # noqa: F401,E501
+from bmmal.strategies import (  # noqa: F401
+    badge,
+    bald,
+    bmmal,
+    coreset,
+    deepfool,
+    entropy,
+    gcn,
+    kmeans,
+    least_confidence,
+    margin,
+    random,
+)
 from bmmal.strategies.base import ScoreStrategy, Strategy
 from bmmal.strategies.registry import available, get, register, strategy_class
 
