@@ -43,8 +43,8 @@ def panel_curves(frame: pd.DataFrame, path: str | Path, panels: Sequence[tuple[s
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), dpi=110, squeeze=False, sharey=True,
                              layout="constrained")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     groups = list(dict.fromkeys(frame[group]))
+    colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors  # one distinct colour per group
     for k, (panel_title, column) in enumerate(panels):
         ax = axes[k // cols][k % cols]
         for i, name in enumerate(groups):
