@@ -20,7 +20,13 @@ def gradient_embedding(outputs: PoolOutputs, rows: np.ndarray, scales: torch.Ten
                        ) -> OuterProductEmbedding:
     """g = concat_m (a (x) s_m z_m) for `rows`; scales [len(rows), M], or None for all ones (BADGE)."""
     index = torch.as_tensor(rows, dtype=torch.long)
-    blocks = [z[index] for z in outputs.embeddings.values()]
-    if scales is not None:
-        blocks = [block * scales[:, m:m + 1].to(block) for m, block in enumerate(blocks)]
-    return OuterProductEmbedding(pseudo_label_residual(outputs.probs[index]), torch.cat(blocks, dim=1))
+    embeddings = list(outputs.embeddings.values())
+    features = torch.empty(len(index), sum(z.shape[1] for z in embeddings), dtype=embeddings[0].dtype)
+    start = 0  # filled one modality block at a time, scaled in place: one [N, D] copy at the peak
+    for m, z in enumerate(embeddings):
+        block = features[:, start:start + z.shape[1]]
+        block.copy_(z[index])
+        if scales is not None:
+            block.mul_(scales[:, m:m + 1].to(block))
+        start += z.shape[1]
+    return OuterProductEmbedding(pseudo_label_residual(outputs.probs[index]), features)

@@ -28,7 +28,9 @@ class OuterProductEmbedding:
         return len(self.residual)
 
     def sq_norms(self) -> torch.Tensor:
-        return (self.residual.double() ** 2).sum(1) * (self.features.double() ** 2).sum(1)
+        """|a_i|^2 |u_i|^2 in float64, a block of rows at a time (no float64 copy of the features)."""
+        features = torch.cat([(block.double() ** 2).sum(1) for block in self.features.split(4096)])
+        return (self.residual.double() ** 2).sum(1) * features
 
     def sq_distances_to(self, row: int, sq_norms: torch.Tensor) -> torch.Tensor:
         """[N] float64 squared distances from every row to row `row`."""
