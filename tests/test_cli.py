@@ -107,3 +107,12 @@ def test_demo_small(tmp_path, capsys):
     assert len(frame) == 3 * 2 * 3
     # a second demo with other settings in the same place is refused
     assert main(["demo", "--out", str(out), "--seeds", "2", "--rounds", "3"]) == 2
+
+
+def test_data_dir_sets_the_dataset_root(tmp_path, capsys):
+    config = write(tmp_path, {**SMALL, "dataset": {"name": "mfeat"}})
+    assert main(["run", "--config", str(config), "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "dataset 'mfeat' has no option 'root'" in capsys.readouterr().err
+    config = write(tmp_path, {**SMALL, "dataset": {"name": "synthetic", "options": {"colour": 1}}})
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "dataset 'synthetic' has no option 'colour'" in capsys.readouterr().err

@@ -52,6 +52,7 @@ def run(
     trainer: Annotated[str | None, typer.Option(help="override the config's trainer (train.trainer; its "
                                                       "train.trainer_params are dropped when the name changes)")]
     = None,
+    data_dir: Annotated[Path | None, typer.Option(help="dataset root on disk (sets dataset.options.root)")] = None,
 ):
     """Run one active-learning experiment from a config file."""
     from bmmal.config import load_yaml, parse_config
@@ -63,6 +64,10 @@ def run(
             train = data.get("train", {})
             keep = train.get("trainer", "joint") == trainer
             data["train"] = {**{k: v for k, v in train.items() if keep or k != "trainer_params"}, "trainer": trainer}
+        if data_dir is not None:
+            dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
+            options = dataset.get("options") if isinstance(dataset.get("options"), dict) else {}
+            data["dataset"] = {**dataset, "options": {**options, "root": str(data_dir)}}
     cfg = parse_config(data, source=str(config))
     out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}-seed{cfg.seed}"
     _run_learner(lambda on_round: _new_learner(cfg, out, on_round), cfg.rounds)

@@ -8,6 +8,7 @@ the function takes `modalities`, `seed` and its own keyword options.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Sequence
 
 from bmmal.data import MultimodalDataset
@@ -35,12 +36,28 @@ def register(name: str, target: str) -> None:
     _LOADERS[name] = target
 
 
+def check_options(name: str, loader, options: dict) -> None:
+    """Unknown or missing loader options are a one-line error, not a TypeError."""
+    parameters = inspect.signature(loader).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        takes = sorted(set(parameters) - {"modalities", "seed"})
+        raise BmmalError(f"dataset {name!r} has no option {unknown[0]!r}; its options: {', '.join(takes) or 'none'}")
+    missing = [p for p, spec in parameters.items()
+               if spec.default is spec.empty and p not in options and p not in ("modalities", "seed")]
+    if missing:
+        raise BmmalError(f"dataset {name!r} needs the option {missing[0]!r} (dataset.options.{missing[0]})")
+
+
 def load(name: str, modalities: Sequence[str] | None = None, seed: int = 0, **options
          ) -> tuple[MultimodalDataset, MultimodalDataset]:
     if name not in _LOADERS:
         raise BmmalError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     module, function = _LOADERS[name].split(":")
     loader = getattr(importlib.import_module(module), function)
+    check_options(name, loader, options)
     return loader(modalities=tuple(modalities) if modalities is not None else None, seed=seed, **options)
 
 

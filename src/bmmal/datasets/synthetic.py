@@ -42,9 +42,11 @@ def make_synthetic(
     return ArrayDataset(features, labels, tuple(str(c) for c in range(n_classes)), ids, name="synthetic")
 
 
-def load_synthetic(modalities=None, seed: int = 0, test_fraction: float = 0.2, **options):
-    """Train/test split of `make_synthetic(**options)`; the data itself is drawn with `seed`."""
-    data = make_synthetic(seed=options.pop("data_seed", seed), **options)
+def load_synthetic(modalities=None, seed: int = 0, test_fraction: float = 0.2, n_samples: int = 1000,
+                   n_classes: int = 4, informativeness: Sequence[float] = (3.0, 1.0),
+                   dims: Sequence[int] | int = 16, names: Sequence[str] | None = None, data_seed: int | None = None):
+    """Train/test split of `make_synthetic(...)`; the data is drawn with `data_seed` (default: `seed`)."""
+    data = make_synthetic(n_samples, n_classes, informativeness, dims, seed if data_seed is None else data_seed, names)
     if modalities:
         data = data.select_modalities(modalities)
     train_rows, test_rows = stratified_split(data.labels, test_fraction, seed)
