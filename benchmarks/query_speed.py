@@ -10,7 +10,8 @@ Three parts (choose with --part; the default runs all three):
 Every case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
 embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-dropout passes: 10 random
 softmaxes; fuse: a random linear head), so the times are those of the selection algorithms, not of a
-trained model's outputs. Time is the wall-clock of `strategy.select` only. Memory is the peak resident set
+trained model's outputs. Time is the wall-clock of `strategy.select` only (with its CPU time, user +
+system, and the 1-minute load average when it started: other work on the machine inflates wall time). Memory is the peak resident set
 size (VmHWM) of the subprocess, reset just before `select` (Linux /proc/self/clear_refs), so it covers the
 inputs held in memory plus everything `select` allocates; the RSS just before `select` is printed too.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -76,11 +79,16 @@ def run_case(args) -> dict:
     strategy = strategies.get(args.case)
     before = rss_mb("VmRSS")
     reset = reset_peak_rss()
+    load = os.getloadavg()[0]
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     rows = strategy.select(outputs, args.budget, seed=0)
     seconds = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = cpu_after.ru_utime + cpu_after.ru_stime - cpu.ru_utime - cpu.ru_stime
     return {"strategy": args.case, "n": args.n, "classes": args.classes, "dim": sum(args.dims),
-            "budget": args.budget, "seconds": round(seconds, 2), "rss_before_select_mb": round(before),
+            "budget": args.budget, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 1),
+            "load_average_1min": round(load, 1), "rss_before_select_mb": round(before),
             "peak_rss_mb": round(rss_mb("VmHWM")), "peak_reset": reset, "rows": len(rows),
             "threads": torch.get_num_threads()}
 
