@@ -55,7 +55,7 @@ def test_local_grid_results(local_run):
 def test_ray_executor_gives_identical_table(local_run, tmp_path):
     pytest.importorskip("ray")
     out, _ = local_run
-    runner.run_benchmark(config(), tmp_path, RayExecutor(workers=2, threads=1), threads=1)
+    runner.run_benchmark(config(), tmp_path, RayExecutor(workers=1, threads=1), threads=1)  # one Ray worker: quick
     pd.testing.assert_frame_equal(without_timings(read_results(tmp_path)), without_timings(read_results(out)))
 
 
