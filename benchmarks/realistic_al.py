@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from scipy.stats import wilcoxon
 
 from bmmal import strategies
 from bmmal.config import load_run_config
@@ -85,7 +86,8 @@ def summary(table: pd.DataFrame) -> str:
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
 
     lines += ["", (f"Weakest modality at round 0: {weakest}. Paired difference bmmal − baseline over seeds "
-                   "(mean over rounds 1..last, percentage points; seeds where bmmal is ahead):"), ""]
+                   "(mean over rounds 1..last, percentage points; seeds where bmmal is ahead; two-sided Wilcoxon "
+                   "signed-rank p over seeds):"), ""]
     lines.append(f"| baseline | fused | {weakest} |")
     lines.append("|---|---|---|")
     later = table[table["round"] > 0].set_index(["strategy", "seed", "round"])
@@ -95,7 +97,8 @@ def summary(table: pd.DataFrame) -> str:
         cells = []
         for column in ("accuracy_micro", f"unimodal_accuracy_micro:{weakest}"):
             diff = (later.loc["bmmal"][column] - later.loc[s][column]).groupby(level="seed").mean() * 100
-            cells.append(f"{diff.mean():+.2f} ({int((diff > 0).sum())}/{len(diff)})")
+            p = wilcoxon(diff).pvalue if len(diff) > 1 and diff.abs().sum() > 0 else float("nan")
+            cells.append(f"{diff.mean():+.2f} ({int((diff > 0).sum())}/{len(diff)}, p={p:.2f})")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     if f"selected_contribution:{weakest}" in table:
         lines += ["", (f"What each strategy selected (rounds 1..last, mean over rounds and seeds): the {weakest} "
