@@ -13,9 +13,9 @@ Deviations, for pools of any size (the paper builds a dense N x N graph over a r
 reference code cuts the pool into independent chunks of 20,000):
 - the graph is sparse: each node keeps its `neighbours` most cosine-similar nodes (similarities below
   0 become 0), rows normalised to sum 1, plus self-loops (the paper: D^-1 (X X^T - I) + I, dense);
-- when the embedding is wider than `dims`, the nodes are first projected on their top `dims` principal
-  components (seeded randomised PCA), which makes the neighbour search and the training O(N dims)
-  per pass instead of O(N D).
+- when the embedding is wider than `dims`, the nodes are first projected on their top `dims` right
+  singular vectors (seeded randomised SVD), which makes the neighbour search and the training
+  O(N dims) per pass instead of O(N D).
 Memory is O(N (dims + neighbours)), time O(N^2 dims) for the neighbour search (in blocks).
 """
 
@@ -37,10 +37,12 @@ EPS = 1e-7
 
 
 def node_features(x: torch.Tensor, dims: int) -> torch.Tensor:
-    """L2-normalised rows, projected on the top `dims` principal components when wider (then renormalised)."""
+    """L2-normalised rows; when wider than `dims`, projected on their top `dims` right singular vectors
+    (randomised SVD, uncentred: the best rank-`dims` approximation of the similarity matrix X X^T)
+    and renormalised."""
     x = F.normalize(x.float(), dim=1)
     if x.shape[1] > dims and len(x) > dims:
-        _, _, v = torch.pca_lowrank(x, q=dims, center=True, niter=2)
+        _, _, v = torch.svd_lowrank(x, q=dims, niter=2)
         x = F.normalize(x @ v, dim=1)
     return x
 
@@ -66,6 +68,12 @@ def knn_adjacency(x: torch.Tensor, neighbours: int) -> torch.Tensor:
     return torch.sparse_coo_tensor(index, torch.cat(vals), (n, n), check_invariants=True).coalesce()
 
 
+def propagate(adj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """adj @ h over the edge list (gather, scale, index_add): differentiable in h, no sparse transpose."""
+    rows, cols = adj.indices()
+    return torch.zeros(adj.shape[0], h.shape[1], dtype=h.dtype).index_add_(0, rows, adj.values()[:, None] * h[cols])
+
+
 class SequentialGCN(nn.Module):
     """gc1 -> ReLU -> dropout -> gc2 -> sigmoid; a graph convolution is adj @ (h W) + b."""
 
@@ -79,7 +87,7 @@ class SequentialGCN(nn.Module):
         """(scores [N], hidden features [N, hidden]); adj_x = adj @ x, computed once (gc1 is linear)."""
         hidden = F.relu(adj_x @ self.gc1.weight.T + self.gc1.bias)
         h = F.dropout(hidden, self.dropout, self.training)
-        logit = torch.sparse.mm(adj, h @ self.gc2.weight.T).squeeze(1) + self.gc2.bias
+        logit = propagate(adj, h @ self.gc2.weight.T).squeeze(1) + self.gc2.bias
         return torch.sigmoid(logit), hidden
 
 
@@ -91,7 +99,7 @@ def train_gcn(x: torch.Tensor, labelled: torch.Tensor, seed: int, *, neighbours:
         torch.manual_seed(seed)
         nodes = node_features(x, dims)
         adj = knn_adjacency(nodes, neighbours)
-        adj_x = torch.sparse.mm(adj, nodes)
+        adj_x = propagate(adj, nodes)
         model = SequentialGCN(nodes.shape[1], hidden, dropout)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         model.train()
