@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bmmal.data import UNLABELED, ArrayDataset
-from bmmal.datasets.encoded import check_modalities, split_standardized
+from bmmal.datasets.encoded import check_modalities, labels_from_names, path_loader, split_standardized
 from bmmal.errors import BmmalError
 
 RESERVED = ("labels", "ids", "classes")
@@ -30,15 +30,7 @@ def _labels(path: Path, raw: np.ndarray, classes) -> tuple[np.ndarray, tuple[str
             classes = tuple(str(c) for c in range(int(labels.max(initial=-1)) + 1))
         return labels, tuple(str(c) for c in classes)
     if raw.dtype.kind == "U":
-        names = raw.astype(str)
-        if classes is None:
-            classes = sorted(set(names.tolist()) - {""})
-        classes = tuple(str(c) for c in classes)
-        unknown = sorted(set(names.tolist()) - {""} - set(classes))
-        if unknown:
-            raise BmmalError(f"{path}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}")
-        index = {c: i for i, c in enumerate(classes)}
-        return np.array([index[n] if n else UNLABELED for n in names], dtype=np.int64), classes
+        return labels_from_names(str(path), raw.astype(str).tolist(), classes)
     raise BmmalError(f"{path}: 'labels' must hold integers or strings, not {raw.dtype}")
 
 
@@ -79,9 +71,4 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
     return split_standardized(data, seed, test_fraction, scale=standardize)
 
 
-def load_arrays_split(modalities=None, seed: int = 0, path: str | Path | None = None, test_fraction: float = 0.2,
-                      **options):
-    """Registry entry `arrays`: a (train, test) pair; `path` is the .npz file."""
-    if path is None:
-        raise BmmalError("dataset 'arrays' needs options.path, the .npz file")
-    return load_arrays(path, modalities, seed=seed, test_fraction=test_fraction, **options)
+load_arrays_split = path_loader("arrays", load_arrays, "the .npz file")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -34,3 +34,27 @@ def split_standardized(data: ArrayDataset, seed: int, test_fraction: float,
     train_rows = np.sort(np.concatenate([labeled[train_rows], np.flatnonzero(data.labels == UNLABELED)]))
     train, test = data.subset(train_rows), data.subset(labeled[test_rows])
     return standardize(train, test) if scale else (train, test)
+
+
+def labels_from_names(source: str, names: Sequence[str], classes: Sequence[str] | None
+                      ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class indices for label names ("" = unlabelled, -1); classes as given, else the names found, sorted."""
+    found = set(names) - {""}
+    classes = tuple(str(c) for c in classes) if classes is not None else tuple(sorted(found))
+    unknown = sorted(found - set(classes))
+    if unknown:
+        raise BmmalError(f"{source}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[n] if n else UNLABELED for n in names], dtype=np.int64), classes
+
+
+def path_loader(name: str, load: Callable, what: str) -> Callable:
+    """The registry entry of a dataset read from a user's file: options.path is required, 20 % test by default."""
+
+    def loader(modalities=None, seed: int = 0, path=None, test_fraction: float = 0.2, **options):
+        if path is None:
+            raise BmmalError(f"dataset {name!r} needs options.path, {what}")
+        return load(path, modalities, seed=seed, test_fraction=test_fraction, **options)
+
+    loader.__doc__ = f"Registry entry {name!r}: a (train, test) pair from options.path, {what}."
+    return loader

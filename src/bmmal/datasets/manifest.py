@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bmmal import features as F
-from bmmal.data import UNLABELED, ArrayDataset
-from bmmal.datasets.encoded import check_modalities, split_standardized
+from bmmal.data import ArrayDataset
+from bmmal.datasets.encoded import check_modalities, labels_from_names, path_loader, split_standardized
 from bmmal.errors import BmmalError
 
 RESERVED = ("id", "label")
@@ -126,12 +126,7 @@ def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_frac
             raise BmmalError(f"manifest {path}: duplicate id {sample!r}")
         seen.add(sample)
 
-    names = [r["label"] for r in rows]
-    classes = tuple(str(c) for c in classes) if classes is not None else tuple(sorted(set(names) - {""}))
-    unknown = sorted(set(names) - {""} - set(classes))
-    if unknown:
-        raise BmmalError(f"manifest {path}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}")
-    labels = np.array([classes.index(n) if n else UNLABELED for n in names], dtype=np.int64)
+    labels, classes = labels_from_names(f"manifest {path}", [r["label"] for r in rows], classes)
 
     cache = F.FeatureCache(cache_dir)
     feats = {m: encode_column(path, m, [r[m] for r in rows], ids, (extractors or {}).get(m), cache)
@@ -143,9 +138,4 @@ def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_frac
     return split_standardized(data, seed, test_fraction, scale=standardize)
 
 
-def load_manifest_split(modalities=None, seed: int = 0, path: str | Path | None = None, test_fraction: float = 0.2,
-                        **options):
-    """Registry entry `manifest`: a (train, test) pair; `path` is the manifest."""
-    if path is None:
-        raise BmmalError("dataset 'manifest' needs options.path, the manifest file (.csv or .jsonl)")
-    return load_manifest(path, modalities, seed=seed, test_fraction=test_fraction, **options)
+load_manifest_split = path_loader("manifest", load_manifest, "the manifest file (.csv or .jsonl)")
