@@ -104,6 +104,9 @@ def test_missing_unreadable_and_unknown(tmp_path, arrays):
         datasets.load_arrays(path, modalities=["audio"])
     with pytest.raises(BmmalError, match="needs options.path"):
         datasets.load("arrays")
+    with pytest.raises(BmmalError, match="dataset 'arrays' has no option 'test_fracton'; its options: classes, path, "
+                                         "standardize, test_fraction"):
+        datasets.load("arrays", path=str(path), test_fracton=0.3)
     np.save(tmp_path / "one.npy", arrays["image"])
     with pytest.raises(BmmalError, match="is not a readable .npz file"):
         datasets.load_arrays(tmp_path / "one.npy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -51,9 +52,14 @@ def labels_from_names(source: str, names: Sequence[str], classes: Sequence[str] 
 def path_loader(name: str, load: Callable, what: str) -> Callable:
     """The registry entry of a dataset read from a user's file: options.path is required, 20 % test by default."""
 
+    known = sorted({"path", "test_fraction", *inspect.signature(load).parameters} - {"modalities", "seed"})
+
     def loader(modalities=None, seed: int = 0, path=None, test_fraction: float = 0.2, **options):
         if path is None:
             raise BmmalError(f"dataset {name!r} needs options.path, {what}")
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise BmmalError(f"dataset {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}")
         return load(path, modalities, seed=seed, test_fraction=test_fraction, **options)
 
     loader.__doc__ = f"Registry entry {name!r}: a (train, test) pair from options.path, {what}."
