@@ -96,6 +96,10 @@ def test_selection_composition_shares():
     assert row["selected_dominant_share:a"] == pytest.approx(0.5)  # (0.4 + 0.6) / 2
     assert row["pool_dominant_share:b"] == pytest.approx(0.1)
     assert row["pool_contribution_gap"] == pytest.approx(0.7)
+    selected, pool = analysis.composition(_frame(), ["a", "b"])
+    # per strategy, mean over rounds 1-2 and seeds 0-1 of 0.4 + 0.2 * seed
+    assert selected.loc["bmmal", "a"] == pytest.approx(0.5) and selected.loc["random", "b"] == pytest.approx(0.5)
+    assert pool.loc["random"].tolist() == pytest.approx([0.9, 0.1])
     no_stats = _frame().drop(columns=["selected_contribution_gap"])
     assert analysis.selection_per_round(no_stats, ["a", "b"]).empty
 

@@ -113,7 +113,7 @@ def test_report_sections_and_figures(local_run, capsys):
         assert heading in text, heading
     assert "No comparison against badge" in text  # not in this grid
     assert "**" in text.split("### Fused accuracy (micro) per round")[1].split("###")[0]  # best marked
-    for name in ("learning-curves", "modality-accuracy", "contribution", "selection"):
+    for name in ("learning-curves", "modality-accuracy", "contribution", "selection", "composition"):
         png = out / "figures" / f"syn-default-{name}.png"
         assert png.stat().st_size > 5000, name
         assert f"figures/{png.name}" in text

@@ -130,3 +130,13 @@ def selection_per_round(frame: pd.DataFrame, modalities: list[str]) -> pd.DataFr
         return pd.DataFrame(columns=["strategy", "round", "n_labeled", *columns])
     rows = frame[frame["round"] >= 1].dropna(subset=columns)
     return rows.groupby(["strategy", "round", "n_labeled"], sort=False)[columns].mean().reset_index()
+
+
+def composition(frame: pd.DataFrame, modalities: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per strategy, the mean over rounds >= 1 and seeds of the selected batches' dominant-modality shares and
+    of the same shares in the unlabelled pool: two frames, index strategy, columns modalities."""
+    stats = selection_per_round(frame, modalities)
+    means = stats.groupby("strategy", sort=False).mean(numeric_only=True)
+    selected = means[[f"selected_dominant_share:{m}" for m in modalities]].set_axis(modalities, axis=1)
+    pool = means[[f"pool_dominant_share:{m}" for m in modalities]].set_axis(modalities, axis=1)
+    return selected, pool

@@ -90,3 +90,36 @@ def modality_curves(frame: pd.DataFrame, path: str | Path, prefix: str, modaliti
     panels = [(m, f"{prefix}{m}") for m in modalities]
     dashed = [f"{dashed_prefix}{m}" for m in modalities] if dashed_prefix else None
     return panel_curves(frame, path, panels, ylabel, title, dashed=dashed, dashed_label=dashed_label)
+
+
+def composition_bars(selected: pd.DataFrame, pool: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Per strategy, a stacked bar of the selected batches' dominant-modality shares next to a hatched one
+    of the unlabelled pool's. Both frames: index = strategy, columns = modalities, rows summing to 1."""
+    plt = _pyplot()
+    import numpy as np
+
+    strategies, modalities = list(selected.index), list(selected.columns)
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.75 * len(strategies) + 2.5), 4.2), dpi=110, layout="constrained")
+    colours = plt.get_cmap("tab10" if len(modalities) <= 10 else "tab20").colors
+    x = np.arange(len(strategies))
+    for offset, frame, hatch in ((-0.2, selected, None), (0.2, pool, "//")):
+        bottom = np.zeros(len(strategies))
+        for i, m in enumerate(modalities):
+            values = frame.loc[strategies, m].to_numpy()
+            ax.bar(x + offset, values, width=0.38, bottom=bottom, color=colours[i % len(colours)], hatch=hatch,
+                   edgecolor="white", label=m if hatch is None else None)
+            bottom += values
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="unlabelled pool"))
+    ax.set_xticks(x, strategies, rotation=35, ha="right")
+    ax.set_ylabel("share of samples whose dominant modality is m")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -151,10 +151,14 @@ def figures(frame: pd.DataFrame, mods: list[str], stem: str, fig_dir: Path, titl
             frame, fig_dir / f"{stem}-contribution.png", "contribution:", mods, "mean Shapley share",
             f"{title}: contribution share of each modality on the test split"))]
     if not analysis.selection_per_round(frame, mods).empty:
-        out.append(("Selection composition", plots.modality_curves(
+        out.append(("Selection composition over rounds", plots.modality_curves(
             frame[frame["round"] >= 1], fig_dir / f"{stem}-selection.png", "selected_dominant_share:", mods,
             "share of batch with dominant modality m", f"{title}: composition of the selected batches",
             dashed_prefix="pool_dominant_share:", dashed_label="unlabelled pool")))
+        selected, pool = analysis.composition(frame, mods)
+        out.append(("Selection composition, mean over rounds", plots.composition_bars(
+            selected, pool, fig_dir / f"{stem}-composition.png",
+            f"{title}: dominant modality of the selected samples (solid) and of the pool (hatched)")))
     return out
 
 
