@@ -45,7 +45,7 @@ def demo(
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML run configuration")],
-    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<dataset>-<strategy>-seed<seed>)")]
+    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<dataset>-<strategy>[-<trainer>]-seed<seed>)")]
     = None,
     strategy: Annotated[str | None, typer.Option(help="override the config's strategy")] = None,
     seed: Annotated[int | None, typer.Option(help="override the config's seed")] = None,
@@ -69,7 +69,8 @@ def run(
             options = dataset.get("options") if isinstance(dataset.get("options"), dict) else {}
             data["dataset"] = {**dataset, "options": {**options, "root": str(data_dir)}}
     cfg = parse_config(data, source=str(config))
-    out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}-seed{cfg.seed}"
+    trainer_part = "" if cfg.train.trainer == "joint" else f"-{cfg.train.trainer}"
+    out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}{trainer_part}-seed{cfg.seed}"
     _run_learner(lambda on_round: _new_learner(cfg, out, on_round), cfg.rounds)
 
 
