@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; state is saved after every round: `bmmal resume RUN_DIR` continues")
+        Console(stderr=True).print("interrupted; state is saved after every round: `bmmal resume RUN_DIR` continues a run, rerunning `bmmal benchmark` continues a benchmark")
         return 130
     return 0
 
