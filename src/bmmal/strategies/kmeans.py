@@ -50,16 +50,18 @@ def member_means(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> np
 
 def nearest_per_cluster(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """One distinct row per centroid: its nearest member, or (empty cluster) the nearest unused row."""
-    d2 = ((x - centroids[labels]) ** 2).sum(1, dtype=np.float64)
+    d2 = np.concatenate([((x[i:i + 4096] - centroids[labels[i:i + 4096]]) ** 2).sum(1, dtype=np.float64)
+                         for i in range(0, len(x), 4096)])  # in blocks: no [U, D] temporaries
     order = np.lexsort((np.arange(len(x)), d2, labels))  # by cluster, then distance, then position
     first = order[np.r_[True, labels[order][1:] != labels[order][:-1]]]
     picks = np.full(len(centroids), -1, dtype=np.int64)
     picks[labels[first]] = first
     used = np.zeros(len(x), dtype=bool)
     used[first] = True
-    x_sq = (x.astype(np.float64) ** 2).sum(1)
-    for c in np.flatnonzero(picks < 0):
-        dist = x_sq - 2.0 * (x @ centroids[c]).astype(np.float64)
+    empty = np.flatnonzero(picks < 0)
+    x_sq = np.einsum("ij,ij->i", x, x) if len(empty) else None
+    for c in empty:
+        dist = (x_sq - 2.0 * (x @ centroids[c])).astype(np.float64)
         dist[used] = np.inf
         picks[c] = int(np.argmin(dist))
         used[picks[c]] = True
