@@ -54,9 +54,10 @@ def knn_adjacency(x: torch.Tensor, neighbours: int) -> torch.Tensor:
     rows, cols, vals = [torch.arange(n)], [torch.arange(n)], [torch.ones(n)]
     if k > 0:
         block = max(1, BLOCK_ELEMENTS // n)
+        buffer = torch.empty(min(block, n), n, dtype=x.dtype)  # reused: a fresh product per block grew RSS
         for start in range(0, n, block):
-            sim = x[start:start + block] @ x.T
             own = torch.arange(start, min(start + block, n))
+            sim = torch.mm(x[start:start + block], x.T, out=buffer[:len(own)])
             sim[torch.arange(len(own)), own] = float("-inf")
             top = sim.topk(k, dim=1)
             weight = top.values.clamp_min(0.0)
