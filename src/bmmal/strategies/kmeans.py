@@ -72,7 +72,7 @@ def nearest_per_cluster(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray
 class KMeansSampling(Strategy):
     name = "kmeans"
     needs = frozenset({"embeddings"})
-    summary = "one row per k-means cluster (k = budget), nearest its centroid, fused embedding"
+    summary = "one row per k-means cluster (k = budget), nearest the cluster mean, fused embedding"
 
     def __init__(self, batch_size: int = 4096, max_iter: int = 5):
         self.batch_size = int(batch_size)
