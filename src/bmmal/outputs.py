@@ -36,7 +36,7 @@ class PoolOutputs:
 
     @property
     def unlabeled_rows(self) -> np.ndarray:
-        return np.flatnonzero(~self.labeled.numpy())
+        return np.flatnonzero(~self.labeled.cpu().numpy())
 
     def fused_embedding(self) -> torch.Tensor:
         """[N, sum d_m]: the concatenated modality embeddings, as fed to the fused head."""

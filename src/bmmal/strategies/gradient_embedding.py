@@ -19,9 +19,10 @@ def pseudo_label_residual(probs: torch.Tensor) -> torch.Tensor:
 def gradient_embedding(outputs: PoolOutputs, rows: np.ndarray, scales: torch.Tensor | None = None
                        ) -> OuterProductEmbedding:
     """g = concat_m (a (x) s_m z_m) for `rows`; scales [len(rows), M], or None for all ones (BADGE)."""
-    index = torch.as_tensor(rows, dtype=torch.long)
     embeddings = list(outputs.embeddings.values())
-    features = torch.empty(len(index), sum(z.shape[1] for z in embeddings), dtype=embeddings[0].dtype)
+    index = torch.as_tensor(rows, dtype=torch.long, device=embeddings[0].device)
+    features = torch.empty(len(index), sum(z.shape[1] for z in embeddings), dtype=embeddings[0].dtype,
+                           device=embeddings[0].device)
     start = 0  # filled one modality block at a time, scaled in place: one [N, D] copy at the peak
     for m, z in enumerate(embeddings):
         block = features[:, start:start + z.shape[1]]
@@ -29,4 +30,5 @@ def gradient_embedding(outputs: PoolOutputs, rows: np.ndarray, scales: torch.Ten
         if scales is not None:
             block.mul_(scales[:, m:m + 1].to(block))
         start += z.shape[1]
-    return OuterProductEmbedding(pseudo_label_residual(outputs.probs[index]), features)
+    residual = pseudo_label_residual(outputs.probs.to(features.device)[index])
+    return OuterProductEmbedding(residual, features)

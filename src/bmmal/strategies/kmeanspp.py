@@ -49,7 +49,8 @@ def kmeanspp_seeding(embedding: OuterProductEmbedding, k: int, rng: np.random.Ge
 
     The first row is the one of largest norm (lowest position on ties); each next row is drawn with
     probability proportional to its squared distance to the nearest chosen row. If every remaining
-    row is at distance 0, the rest are drawn uniformly at random, with a warning.
+    row is at distance 0, the rest are drawn uniformly at random, with a warning. Runs on the device
+    of the factors (CPU or CUDA); the random draws come from `rng` either way.
     """
     n = len(embedding)
     if not 0 < k <= n:
@@ -57,26 +58,26 @@ def kmeanspp_seeding(embedding: OuterProductEmbedding, k: int, rng: np.random.Ge
     sq_norms = embedding.sq_norms()
     first = int(torch.argmax(sq_norms))
     chosen = [first]
-    is_chosen = np.zeros(n, dtype=bool)
+    is_chosen = torch.zeros(n, dtype=torch.bool, device=sq_norms.device)
     is_chosen[first] = True
-    min_d2 = embedding.sq_distances_to(first, sq_norms).numpy()
+    min_d2 = embedding.sq_distances_to(first, sq_norms)
     min_d2[first] = 0.0
     while len(chosen) < k:
-        cumulative = np.cumsum(min_d2)
-        total = cumulative[-1]
+        cumulative = torch.cumsum(min_d2, 0)
+        total = float(cumulative[-1])
         if not total > 0:
-            rest = np.flatnonzero(~is_chosen)
+            rest = torch.nonzero(~is_chosen).flatten().cpu().numpy()
             extra = rng.choice(rest, size=k - len(chosen), replace=False)
             warnings.warn(f"k-means++: all {len(rest)} remaining rows are at distance 0 from the chosen ones; "
                           f"{len(extra)} rows were drawn uniformly at random", RuntimeWarning, stacklevel=3)
             chosen.extend(int(i) for i in extra)
             break
-        pick = int(np.searchsorted(cumulative, rng.random() * total, side="right"))
-        pick = min(pick, n - 1)
+        target = torch.tensor([rng.random() * total], dtype=cumulative.dtype, device=cumulative.device)
+        pick = min(int(torch.searchsorted(cumulative, target, right=True)), n - 1)
         if is_chosen[pick] or min_d2[pick] <= 0:  # rounding at the very end of the cumulative sum
-            pick = int(np.flatnonzero(min_d2 > 0)[-1])
+            pick = int(torch.nonzero(min_d2 > 0).flatten()[-1])
         chosen.append(pick)
         is_chosen[pick] = True
-        np.minimum(min_d2, embedding.sq_distances_to(pick, sq_norms).numpy(), out=min_d2)
+        torch.minimum(min_d2, embedding.sq_distances_to(pick, sq_norms), out=min_d2)
         min_d2[is_chosen] = 0.0
     return np.asarray(chosen, dtype=np.int64)
