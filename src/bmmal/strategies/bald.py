@@ -35,4 +35,4 @@ class Bald(ScoreStrategy):
         mc = outputs.mc_probs
         if mc.dim() != 3 or mc.shape[1] != len(outputs):
             raise BmmalError(f"bald needs mc_probs of shape [T, {len(outputs)}, C], got {list(mc.shape)}")
-        return mutual_information(mc[:, torch.as_tensor(rows, dtype=torch.long)]).numpy()
+        return mutual_information(mc[:, torch.as_tensor(rows, dtype=torch.long)]).cpu().numpy()

@@ -26,4 +26,4 @@ class Entropy(ScoreStrategy):
     summary = "highest entropy of the fused class probabilities"
 
     def row_scores(self, outputs, rows):
-        return entropy(outputs.probs[torch.as_tensor(rows, dtype=torch.long)]).numpy()
+        return entropy(outputs.probs[torch.as_tensor(rows, dtype=torch.long)]).cpu().numpy()

@@ -21,4 +21,4 @@ class LeastConfidence(ScoreStrategy):
 
     def row_scores(self, outputs, rows):
         p = outputs.probs[torch.as_tensor(rows, dtype=torch.long)].double()
-        return (1.0 - p.max(dim=1).values).numpy()
+        return (1.0 - p.max(dim=1).values).cpu().numpy()

@@ -8,6 +8,7 @@ the margin is taken as 1 (no competing class), so every row ties.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from bmmal.strategies.base import ScoreStrategy
@@ -23,6 +24,6 @@ class Margin(ScoreStrategy):
     def row_scores(self, outputs, rows):
         p = outputs.probs[torch.as_tensor(rows, dtype=torch.long)].double()
         if p.shape[1] < 2:
-            return -torch.ones(len(p), dtype=torch.float64).numpy()
+            return -np.ones(len(p))
         top2 = p.topk(2, dim=1).values
-        return -(top2[:, 0] - top2[:, 1]).numpy()
+        return -(top2[:, 0] - top2[:, 1]).cpu().numpy()
