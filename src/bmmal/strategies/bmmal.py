@@ -9,6 +9,8 @@ With all shares equal it selects exactly what BADGE selects for the same seed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from bmmal.contribution import contribution_shares, dominance_scales, shapley
@@ -27,7 +29,7 @@ class Bmmal(Strategy):
 
     def select(self, outputs, budget, seed=0):
         if outputs.shapley is None and outputs.fuse is not None and outputs.embeddings:
-            outputs.shapley = shapley(outputs.fuse, outputs.embeddings)
+            outputs = replace(outputs, shapley=shapley(outputs.fuse, outputs.embeddings))  # the caller's stays as is
         return super().select(outputs, budget, seed)
 
     def modality_scales(self, outputs, rows) -> torch.Tensor:
