@@ -24,12 +24,40 @@ KS_CLASSES = ["bowling", "laughing"]
 
 
 # ---- preprocessing against hand-computed values ------------------------------------------------
-def test_ingredient_words():
-    text = "<p>Best pie!</p> Ingredients: 2 cups flour, 1 egg.\nMore-ingredients: salt; sugar"
-    # punctuation becomes spaces; the last word containing "ingredients" is "ingredients" of "More-ingredients"
-    assert media.ingredient_words(text) == ["salt", "sugar"]
+def test_ingredient_words_as_the_reference_preprocessing():
+    # the reference: characters <>/\\+=-_[]{}'";:.,()*&^%$#@!~`| become spaces, lower case, NLTK word tokens;
+    # no token "ingredients": dropped; otherwise the 100 tokens after the first occurrence of the last
+    # token containing "ingredients"
+    assert media.ingredient_words("no recipe section here, preingredients x") is None  # zero markers
+    assert media.ingredient_words("Best pie! Ingredients: 2 cups flour, 1 egg.") == ["2", "cups", "flour", "1", "egg"]
+    two = "Pie.\nIngredients: flour; salt.\nMethod: mix.\nIngredients: sugar?"  # two markers: the first one
+    assert media.ingredient_words(two) == ["flour", "salt", "method", "mix", "ingredients", "sugar", "?"]
+    # "More-ingredients" becomes "more ingredients": two markers again, the text after the first
+    assert media.ingredient_words("Ingredients: a b\nMore-ingredients: c") == ["a", "b", "more", "ingredients", "c"]
+    # the last containing token is "ingredientsx": the section starts after its first occurrence
+    assert media.ingredient_words("x ingredients a ingredientsx b ingredientsx c") == ["b", "ingredientsx", "c"]
+    assert media.ingredient_words("Ingredients: I cannot") == ["i", "can", "not"]  # Treebank tokens
     assert media.ingredient_words("Ingredients: a b c d", max_words=2) == ["a", "b"]
-    assert media.ingredient_words("no recipe section here, preingredients x") is None
+
+
+def test_food101_scan_text_equals_the_reference_and_skips_images_without_text(tmp_path, caplog):
+    import logging
+
+    from bmmal.datasets.food101 import read_split
+
+    root = write_food101(tmp_path, ["baklava"], {"train": 4, "test": 1})
+    texts = root / "texts_txt" / "baklava"
+    (texts / "baklava_train0.txt").write_text("<p>A page without a recipe.</p>")
+    (texts / "baklava_train1.txt").write_text("Baklava!\nIngredients: 1 cup walnuts, honey.\nEnjoy")
+    (texts / "baklava_train2.txt").write_text("Ingredients: filo, butter.\nSyrup ingredients: sugar\nINGREDIENTS: x")
+    (texts / "baklava_train3.txt").unlink()
+    with caplog.at_level(logging.WARNING, logger="bmmal"):
+        records, meta = read_split(root, "train", on_missing="error")
+    assert meta == {"skipped_missing": 0, "skipped_no_text": 1, "dropped_no_ingredients": 1}
+    assert "skipped 1 images without a text file" in caplog.text
+    assert {r["id"]: r["words"] for r in records} == {
+        "baklava_baklava_train1.jpg": ["1", "cup", "walnuts", "honey", "enjoy"],
+        "baklava_baklava_train2.jpg": ["filo", "butter", "syrup", "ingredients", "sugar", "ingredients", "x"]}
 
 
 def test_frame_indices():
@@ -39,6 +67,28 @@ def test_frame_indices():
     assert np.array_equal(a, media.frame_indices(10, 5, np.random.default_rng(3)))
     with pytest.raises(BmmalError):
         media.frame_indices(4, 5, None)
+
+
+def test_video_augmentation_per_frame_or_per_clip(tmp_path):
+    from PIL import Image
+
+    ramp = np.add.outer(np.arange(128), 2 * np.arange(171)) % 256
+    Image.fromarray(np.stack([ramp] * 3, -1).astype(np.uint8)).save(tmp_path / "f.png")
+    frames = [tmp_path / "f.png"] * 10  # ten identical frames: any difference comes from the augmentation
+
+    def clip(seed, augmentation="per_frame"):
+        return media.video_clip(frames, 5, np.random.default_rng(seed), augmentation=augmentation)
+
+    per_frame = clip(0)
+    assert per_frame.shape == (3, 5, 112, 112)
+    assert len({per_frame[:, t].sum().item() for t in range(5)}) > 1  # crops drawn per frame differ
+    assert torch.equal(per_frame, clip(0)) and not torch.equal(per_frame, clip(1))  # seeded
+    per_clip = clip(0, "per_clip")
+    assert all(torch.equal(per_clip[:, t], per_clip[:, 0]) for t in range(5))
+    centre = media.video_clip(frames, 5, None)
+    assert all(torch.equal(centre[:, t], centre[:, 0]) for t in range(5))
+    with pytest.raises(BmmalError, match="video augmentation must be one of per_frame, per_clip"):
+        clip(0, "per_video")
 
 
 def test_audio_window_takes_the_middle_five_seconds_at_test_time():
@@ -132,7 +182,7 @@ def food_root(tmp_path_factory):
 @pytest.mark.parametrize("name,root_fixture,classes", [("kinetics_sounds", "ks_root", KS_CLASSES),
                                                        ("vggsound", "vgg_root", ["dog barking", "thunder"])])
 def test_audiovisual_loaders(request, name, root_fixture, classes):
-    train, test = datasets.load(name, root=request.getfixturevalue(root_fixture))
+    train, test = datasets.load(name, root=request.getfixturevalue(root_fixture), classes=classes)
     assert (len(train), len(test)) == (12, 4)
     assert train.classes == tuple(classes) and train.modalities == ("video", "audio")
     assert np.bincount(train.labels).tolist() == [6, 6]
@@ -148,6 +198,20 @@ def test_audiovisual_loaders(request, name, root_fixture, classes):
     assert torch.equal(single["audio"][0], evals["audio"][1])
     video_only, _ = datasets.load(name, modalities=("audio",), root=request.getfixturevalue(root_fixture))
     assert video_only.modalities == ("audio",)
+
+
+def test_vggsound_classes_in_the_reference_order(vgg_root):
+    from bmmal.datasets.vggsound import CLASSES
+
+    assert len(CLASSES) == len(set(CLASSES)) == 309
+    assert CLASSES[:3] == ("ice cream truck ice cream van", "people babbling", "mouse clicking")
+    assert CLASSES[-1] == "playing tuning fork"
+    train, test = datasets.load("vggsound", root=vgg_root)
+    assert train.classes == test.classes == CLASSES
+    expected = {CLASSES.index("dog barking"), CLASSES.index("thunder")}
+    assert set(train.labels.tolist()) == set(test.labels.tolist()) == expected == {86, 120}
+    with pytest.raises(BmmalError, match="label 'thunder' is not one of the classes"):
+        datasets.load("vggsound", root=vgg_root, classes=["dog barking"])
 
 
 def test_kinetics_sounds_reference_split_file_with_foreign_paths(tmp_path, ks_root):
@@ -244,10 +308,49 @@ def test_food101_reference_split_file_and_missing_image(tmp_path, food_root, ber
 
 
 # ---- trainer on file-backed data -----------------------------------------------------------------
-def test_lr_schedule_factors():
-    config = TrainConfig(warmup_epochs=4, lr_milestones=(6, 8), lr_gamma=0.1)
-    assert [round(lr_factor(e, config), 6) for e in range(10)] == [0.25, 0.5, 0.75, 1, 1, 1, 0.1, 0.1, 0.01, 0.01]
-    assert lr_factor(5, TrainConfig()) == 1.0
+def test_lr_schedule_warms_up_per_optimiser_step():
+    config = TrainConfig(warmup_epochs=2, lr_milestones=(3, 4), lr_gamma=0.1)
+    # 2 steps per epoch: warm-up over 4 steps, (s + 1) / 4, then x0.1 from epoch 3 (step 6), x0.01 from step 8
+    factors = [round(lr_factor(s, 2, config), 6) for s in range(10)]
+    assert factors == [0.25, 0.5, 0.75, 1, 1, 1, 0.1, 0.1, 0.01, 0.01]
+    assert lr_factor(5, 3, TrainConfig()) == 1.0
+
+
+def test_training_steps_the_warm_up_after_every_optimiser_step(monkeypatch):
+    from bmmal.config import ModelConfig
+
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    data = ArrayDataset({"a": x, "b": x}, np.arange(12) % 2, ("p", "q"))
+    model = build_model(ModelConfig(encoder="identity"), data, seed=0)
+    optimizers, seen = [], []
+    real_adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: optimizers.append(real_adam(*a, **k)) or optimizers[0])
+    model.register_forward_pre_hook(lambda *_: seen.append(optimizers[0].param_groups[0]["lr"]))
+    config = TrainConfig(epochs=3, batch_size=4, optimizer="adam", lr=0.4, warmup_epochs=2, device="cpu")
+    Trainer(config).fit(model, data, np.arange(12), data.labels, seed=0)
+    # 3 steps per epoch: the learning rate grows at every step of the first two epochs
+    assert np.allclose(seen, [0.4 * (s + 1) / 6 for s in range(6)] + [0.4] * 3)
+
+
+def test_reference_head_initialisation():
+    from bmmal.config import ModelConfig
+
+    x = np.zeros((4, 300), np.float32)
+    data = ArrayDataset({"a": x, "b": x[:, :100]}, [0, 1, 2, 3], ("p", "q", "r", "s"))
+    model = build_model(ModelConfig(encoder="identity", head_init="xavier"), data, seed=0)
+    heads = {"a": model.unimodal_heads["a"], "b": model.unimodal_heads["b"], "fused": model.fused_head}
+    for name, head in heads.items():
+        fan_out, fan_in = head.weight.shape
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert torch.all(head.bias == 0.01), name
+        assert head.weight.abs().max() <= bound and head.weight.abs().max() > 0.95 * bound, name
+        assert abs(head.weight.std().item() - bound / 3 ** 0.5) < 0.1 * bound, name  # uniform on [-bound, bound]
+    default = build_model(ModelConfig(encoder="identity"), data, seed=0)
+    assert not torch.all(default.fused_head.bias == 0.01)
+    with pytest.raises(BmmalError, match="unknown head_init"):
+        from bmmal.models.classifier import MultimodalClassifier
+
+        MultimodalClassifier(dict(model.encoders), 4, head_init="zeros")
 
 
 def test_file_backed_training_is_deterministic_with_workers(ks_root):
@@ -332,6 +435,11 @@ def test_paper_configs_validate_and_hold_the_protocol():
     assert (ks.train.epochs, ks.train.warmup_epochs, ks.train.lr_milestones) == (45, 10, (20, 30, 40))
     food = parse_config(load_yaml(CONFIGS / "food101.yaml"))
     assert food.train.encoder_lr == {"text": 1e-5, "image": 1e-4} and food.train.lr_milestones == (10,)
+    for name in ("food101", "food101_frozen", "kinetics_sounds", "vggsound"):
+        config = parse_config(load_yaml(CONFIGS / f"{name}.yaml"))
+        assert config.model.head_init == "xavier" and config.train.amp == "off", name  # fp32, reference heads
+    for name in ("kinetics_sounds", "vggsound"):
+        assert parse_config(load_yaml(CONFIGS / f"{name}.yaml")).dataset.options["video_augmentation"] == "per_frame"
     with pytest.raises(BmmalError, match="set dataset option root"):
         datasets.load("food101")
 

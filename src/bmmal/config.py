@@ -28,6 +28,7 @@ class ModelConfig(Strict):
     embed_dim: PositiveInt = 64
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # modality -> options
+    head_init: Literal["torch", "xavier"] = "torch"  # xavier: the reference's heads (Xavier-uniform, bias 0.01)
 
     def encoder_kind(self, modality: str) -> str:
         return self.encoder if isinstance(self.encoder, str) else self.encoder.get(modality, "mlp")
@@ -47,7 +48,7 @@ class TrainConfig(Strict):
     betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW
     lr_milestones: tuple[PositiveInt, ...] = ()  # epochs at which the learning rates are multiplied by lr_gamma
     lr_gamma: float = Field(0.1, gt=0)
-    warmup_epochs: int = Field(0, ge=0)  # linear warm-up: epoch e < warmup_epochs runs at (e + 1) / warmup_epochs
+    warmup_epochs: int = Field(0, ge=0)  # linear warm-up per optimiser step over the first warmup_epochs epochs
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision, on CUDA only
     num_workers: int = Field(0, ge=0)  # worker processes decoding batches of file-backed datasets
     trainer: str = "joint"  # the per-batch step: a name from bmmal.trainers.available()

@@ -4,7 +4,8 @@ A clip is a folder of extracted frames (`frame_*.jpg`, about one per second; the
 `frames_per_clip` in name order are used) and a WAV file, both named by the clip id under a folder named
 by the class label. Where each lives depends on the dataset (`AVLayout`). A split file (JSON mapping clip
 id -> {"label", "audio_path", "video_path"}, as the reference writes) is used instead of scanning
-when present. Video: `frames_sampled` frames, 112x112 crops; audio: standardised log spectrogram of 5 s.
+when present. Video: `frames_sampled` frames, 112x112 crops (training crops and flips drawn per frame as
+the reference, or per clip with `video_augmentation: per_clip`); audio: standardised log spectrogram of 5 s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmmal.datasets import media
 from bmmal.datasets.filebacked import (
     ClipReader,
     FileDataset,
@@ -80,24 +82,29 @@ def read_split(layout: AVLayout, root: Path, split: str, frames_per_clip: int, o
 
 def load_audiovisual(layout: AVLayout, modalities=None, seed: int = 0, root=None, on_missing: str = "error",
                      verify: bool = False, classes=None, frames_per_clip: int = 10, frames_sampled: int = 5,
-                     threads: int | None = None, frozen: dict | None = None):
+                     threads: int | None = None, frozen: dict | None = None,
+                     video_augmentation: str = "per_frame"):
     """(train, test) FileDatasets; with `frozen`, ArrayDatasets of pretrained features (see frozen.py)."""
     root = require_root(layout.name, root)
     modalities = choose_modalities(layout.name, modalities, MODALITIES)
     if not 1 <= frames_sampled <= frames_per_clip:
         raise BmmalError(f"{layout.name}: frames_sampled must be between 1 and frames_per_clip ({frames_per_clip})")
+    if video_augmentation not in media.VIDEO_AUGMENTATIONS:
+        raise BmmalError(f"{layout.name}: video_augmentation must be one of {', '.join(media.VIDEO_AUGMENTATIONS)}, "
+                         f"got {video_augmentation!r}")
     splits = {s: read_split(layout, root, s, frames_per_clip, on_missing) for s in ("train", "test")}
     classes = tuple(classes) if classes else tuple(sorted({r["label"] for r in splits["train"][0]}))
     if not classes:
         raise BmmalError(f"{layout.name}: no training clips found under {root}")
     index = {c: i for i, c in enumerate(classes)}
-    readers = {"video": ClipReader(frames_sampled), "audio": SpectrogramReader(layout.spectrogram_mean,
-                                                                               layout.spectrogram_std)}
+    readers = {"video": ClipReader(frames_sampled, augmentation=video_augmentation),
+               "audio": SpectrogramReader(layout.spectrogram_mean, layout.spectrogram_std)}
     out = []
     for split, (records, meta) in splits.items():
         unknown = sorted({r["label"] for r in records} - set(index))
         if unknown:
-            raise BmmalError(f"{layout.name} {split}: label {unknown[0]!r} is not one of the classes")
+            raise BmmalError(f"{layout.name} {split}: label {unknown[0]!r} is not one of the classes (the dataset "
+                             "option classes lists them)")
         sources = {m: [r["frames"] if m == "video" else r["audio"] for r in records] for m in modalities}
         ds = FileDataset(layout.name, classes, [r["id"] for r in records], [index[r["label"]] for r in records],
                          sources, readers, threads, meta)

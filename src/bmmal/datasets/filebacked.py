@@ -50,17 +50,19 @@ class ImageReader:
 
 @dataclass(frozen=True)
 class ClipReader:
-    """Video clips stored as extracted frames: `frames` sampled, resized to 128x171, cropped to 112."""
+    """Video clips stored as extracted frames: `frames` sampled, resized to 128x171, cropped to 112; training
+    crops and flips drawn per frame (the reference) or per clip (`augmentation`)."""
 
     frames: int = 5
     size: int = 112
+    augmentation: str = "per_frame"
 
     @property
     def shape(self):
         return (3, self.frames, self.size, self.size)
 
     def __call__(self, source, rng):
-        return media.video_clip(source, self.frames, rng, size=self.size)
+        return media.video_clip(source, self.frames, rng, size=self.size, augmentation=self.augmentation)
 
 
 @dataclass(frozen=True)

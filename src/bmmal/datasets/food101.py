@@ -7,9 +7,11 @@ Layout under `root` (see docs/paper-datasets.md):
                         {"id", "label", "img_path", "text_tokens"}; used instead of scanning when present
                         (absolute image paths of another machine are re-rooted at `root`)
 
-Text is the ingredients section (the 100 words after the last word containing "ingredients"; samples
-whose text has no word "ingredients" are dropped, as the reference does), tokenised with the BERT
-tokenizer to 100 tokens. Images: resize 256, crop 224, augmentation in training only.
+Text is derived exactly as the reference preprocessing derives it when scanning (see
+`media.ingredient_words`): the 100 tokens after the ingredients marker; samples without an
+"ingredients" token are dropped and images without a text file are skipped, both counted and logged.
+It is then tokenised with the BERT tokenizer to 100 tokens. Images: resize 256, crop 224, augmentation
+in training only.
 """
 
 from __future__ import annotations
@@ -43,21 +45,26 @@ def _read_text(path: Path) -> str:
         raise BmmalError(f"cannot read text file {path}: {e}") from None
 
 
-def _scan(root: Path, split: str, missing: MissingFiles) -> list[dict]:
-    """Records {"id", "label", "image", "words"} found in the raw UPMC layout."""
+def _scan(root: Path, split: str) -> tuple[list[dict], int]:
+    """Records {"id", "label", "image", "words"} found in the raw UPMC layout, and how many images have no
+    text file (the reference skips those; so does this, whatever `on_missing` says)."""
     image_root = root / "images" / split
     if not image_root.is_dir():
         raise BmmalError(f"food101: folder not found: {image_root} (expected images/{split}/<label>/*.jpg)")
-    records = []
+    records, no_text = [], 0
     for label_dir in sorted(p for p in image_root.iterdir() if p.is_dir()):
         label = label_dir.name
         for image in sorted(label_dir.glob("*.jpg")):
             text = root / "texts_txt" / label / f"{image.stem}.txt"
-            if not missing.file(text):
+            if not text.is_file():
+                no_text += 1
                 continue
             records.append({"id": f"{label}_{image.name}", "label": label, "image": image,
                             "words": ingredient_words(_read_text(text))})
-    return records
+    if no_text:
+        log.warning("food101 %s: skipped %d images without a text file under texts_txt/ (as the reference "
+                    "preprocessing does)", split, no_text)
+    return records, no_text
 
 
 def _from_split_file(root: Path, path: Path, missing: MissingFiles) -> list[dict]:
@@ -79,12 +86,17 @@ def _from_split_file(root: Path, path: Path, missing: MissingFiles) -> list[dict
 def read_split(root: Path, split: str, on_missing: str) -> tuple[list[dict], dict]:
     missing = MissingFiles("food101", on_missing)
     split_file = root / f"{split}.json"
-    records = _from_split_file(root, split_file, missing) if split_file.is_file() else _scan(root, split, missing)
+    no_text = 0
+    if split_file.is_file():
+        records = _from_split_file(root, split_file, missing)
+    else:
+        records, no_text = _scan(root, split)
     kept = [r for r in records if r["words"] is not None]
     if len(kept) < len(records):
-        log.info("food101 %s: dropped %d samples whose text has no ingredients section",
-                 split, len(records) - len(kept))
-    return kept, {"skipped_missing": missing.report(split), "dropped_no_ingredients": len(records) - len(kept)}
+        log.warning("food101 %s: dropped %d samples whose text has no \"ingredients\" token (as the reference "
+                    "preprocessing does)", split, len(records) - len(kept))
+    return kept, {"skipped_missing": missing.report(split), "skipped_no_text": no_text,
+                  "dropped_no_ingredients": len(records) - len(kept)}
 
 
 def build_split(records: list[dict], classes: tuple[str, ...], modalities, split: str, options: dict,

@@ -133,15 +133,29 @@ def frame_indices(n_frames: int, n_sampled: int, rng: np.random.Generator | None
     return ((np.arange(n_sampled) + 0.5) * n_frames / n_sampled).astype(np.int64)
 
 
+VIDEO_AUGMENTATIONS = ("per_frame", "per_clip")
+
+
 def video_clip(frame_paths: Sequence[str | Path], n_sampled: int, rng: np.random.Generator | None,
-               resize: tuple[int, int] = (128, 171), size: int = 112) -> torch.Tensor:
-    """[3, T, H, W]: sampled frames resized to 128x171, cropped to 112 (random crop and horizontal flip in
-    training, the same for every frame of the clip; centre crop otherwise), Kinetics normalisation."""
+               resize: tuple[int, int] = (128, 171), size: int = 112, augmentation: str = "per_frame"
+               ) -> torch.Tensor:
+    """[3, T, H, W]: sampled frames resized to 128x171, cropped to 112, Kinetics normalisation.
+
+    In training (`rng` given) each frame gets a random crop and a random horizontal flip: drawn for every
+    frame separately with `augmentation="per_frame"` (the reference applies its torchvision transform to
+    each frame), or once for the whole clip with `"per_clip"`. Otherwise every frame is centre-cropped."""
+    if augmentation not in VIDEO_AUGMENTATIONS:
+        raise BmmalError(f"video augmentation must be one of {', '.join(VIDEO_AUGMENTATIONS)}, got {augmentation!r}")
     chosen = frame_indices(len(frame_paths), n_sampled, rng)
-    top, left = crop_box(resize[0], resize[1], size, rng)
-    flip = rng is not None and rng.random() < 0.5
+
+    def draw():
+        top, left = crop_box(resize[0], resize[1], size, rng)
+        return top, left, rng is not None and rng.random() < 0.5
+
+    clip_draw = draw() if augmentation == "per_clip" else None
     frames = []
     for i in chosen:
+        top, left, flip = clip_draw or draw()
         img = crop(resize_exact(read_image(frame_paths[i]), *resize), top, left, size)
         if flip:
             img = img.transpose(_pil().FLIP_LEFT_RIGHT)
@@ -207,14 +221,34 @@ def audio_spectrogram(path, rng: np.random.Generator | None, mean: float, std: f
 
 
 # ---- recipe text -------------------------------------------------------------------------------
-_PUNCTUATION = re.compile(r"[<>/\\+=\-_\[\]{}'\";:.,()*&^%$#@!~`|]")
+# The reference preprocessing (and MMBT's Food-101 script before it) replaces these characters by spaces.
+_REMOVED = re.compile(r"[<>/\\+=\-_\[\]{}'\";:.,()*&^%$#@!~`|]")
+
+
+def recipe_tokens(text: str) -> list[str]:
+    """The reference's tokens of a recipe page: the characters above replaced by spaces, lower-cased, then
+    NLTK's Treebank word tokenizer (which splits "cannot" into "can", "not" and keeps "?" as a token).
+
+    The reference calls `nltk.word_tokenize`, which first splits sentences with the Punkt model; here the
+    text is tokenised as one line (no Punkt data needed). With the periods already removed, the sentence
+    split does not change the tokens."""
+    try:
+        from nltk.tokenize import word_tokenize
+    except ImportError:
+        raise BmmalError("Food-101 text needs NLTK's tokenizer: pip install 'bmmal[media]'") from None
+    return word_tokenize(_REMOVED.sub(" ", text).lower(), preserve_line=True)
 
 
 def ingredient_words(text: str, max_words: int = 100) -> list[str] | None:
-    """The words after the last word containing "ingredients" (at most `max_words`), lower-cased with
-    punctuation removed; None when the text has no word "ingredients" (the reference drops such samples)."""
-    words = _PUNCTUATION.sub(" ", text).lower().split()
-    if "ingredients" not in words:
+    """The reference's text of a Food-101 sample: None when no token is exactly "ingredients" (the
+    reference drops the sample); otherwise the `max_words` tokens after the section start.
+
+    The start is where the reference's loop lands: it takes the last token that contains "ingredients"
+    and looks up that token's *first* occurrence (`list.index`). With two "ingredients" tokens that is
+    the first one; after "ingredients ... ingredientsx" it is the first "ingredientsx"."""
+    tokens = recipe_tokens(text)
+    if "ingredients" not in tokens:
         return None
-    last = max(i for i, w in enumerate(words) if "ingredients" in w)
-    return words[last + 1:last + 1 + max_words]
+    last = [t for t in tokens if "ingredients" in t][-1]
+    start = tokens.index(last)
+    return tokens[start + 1:start + 1 + max_words]

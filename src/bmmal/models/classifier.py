@@ -5,6 +5,9 @@ gradient embedding a sum of per-modality outer products (DESIGN section 5):
 - `concat`: fused logits = W [z_1; ...; z_M] + b  (the reference setting);
 - `sum`: fused logits = mean over m of the unimodal heads' logits (as the reference's `sum`), so the
   fused head shares its weights with the unimodal heads.
+
+Head initialisation (`head_init`): "torch" keeps PyTorch's default for nn.Linear; "xavier" is the
+reference's (Xavier-uniform weights, every bias 0.01), used by the paper configs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from torch import nn
 from bmmal.errors import BmmalError
 
 FUSIONS = ("concat", "sum")
+HEAD_INITS = ("torch", "xavier")
+REFERENCE_HEAD_BIAS = 0.01
+
+
+def init_head(head: nn.Linear, how: str) -> None:
+    if how == "xavier":
+        nn.init.xavier_uniform_(head.weight)
+        nn.init.constant_(head.bias, REFERENCE_HEAD_BIAS)
 
 
 @dataclass
@@ -27,10 +38,13 @@ class ModelOutput:
 
 
 class MultimodalClassifier(nn.Module):
-    def __init__(self, encoders: dict[str, nn.Module], num_classes: int, fusion: str = "concat"):
+    def __init__(self, encoders: dict[str, nn.Module], num_classes: int, fusion: str = "concat",
+                 head_init: str = "torch"):
         super().__init__()
         if fusion not in FUSIONS:
             raise BmmalError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if head_init not in HEAD_INITS:
+            raise BmmalError(f"unknown head_init {head_init!r}; choose one of {', '.join(HEAD_INITS)}")
         self.modalities = tuple(encoders)
         self.fusion = fusion
         self.num_classes = num_classes
@@ -38,6 +52,8 @@ class MultimodalClassifier(nn.Module):
         self.embed_dims = {m: int(e.out_dim) for m, e in encoders.items()}
         self.unimodal_heads = nn.ModuleDict({m: nn.Linear(d, num_classes) for m, d in self.embed_dims.items()})
         self.fused_head = nn.Linear(sum(self.embed_dims.values()), num_classes) if fusion == "concat" else None
+        for head in [*self.unimodal_heads.values(), *([self.fused_head] if self.fused_head is not None else [])]:
+            init_head(head, head_init)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.encoders[m](inputs[m]) for m in self.modalities}

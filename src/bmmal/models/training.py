@@ -39,7 +39,8 @@ def build_model(config: ModelConfig, dataset: MultimodalDataset, seed: int) -> M
             options = {"hidden_dims": config.hidden_dims, "embed_dim": config.embed_dim,
                        "dropout": config.dropout, **options}
         encoders[m] = build_encoder(kind, shape, **options)
-    return MultimodalClassifier(encoders, num_classes=len(dataset.classes), fusion=config.fusion)
+    return MultimodalClassifier(encoders, num_classes=len(dataset.classes), fusion=config.fusion,
+                                head_init=config.head_init)
 
 
 def multimodal_loss(out: ModelOutput, targets: torch.Tensor, config: TrainConfig) -> torch.Tensor:
@@ -56,17 +57,21 @@ def make_optimizer(model: MultimodalClassifier, config: TrainConfig) -> torch.op
     return cls(groups, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
 
 
-def lr_factor(epoch: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier of an epoch: linear warm-up, then x lr_gamma at each milestone passed."""
-    warmup = (epoch + 1) / config.warmup_epochs if epoch < config.warmup_epochs else 1.0
+def lr_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier at optimiser step `step` (0-based), as the reference schedules it: linear
+    warm-up per step over the first warmup_epochs x steps_per_epoch steps ((step + 1) / warm-up steps), then
+    x lr_gamma at each milestone epoch passed (the epoch of a step is step // steps_per_epoch)."""
+    warmup_steps = config.warmup_epochs * steps_per_epoch
+    warmup = (step + 1) / warmup_steps if step < warmup_steps else 1.0
+    epoch = step // max(steps_per_epoch, 1)
     return warmup * config.lr_gamma ** sum(epoch >= m for m in config.lr_milestones)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    """A per-epoch LambdaLR, or None when no schedule is configured (constant learning rates)."""
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """A LambdaLR stepped after every optimiser step, or None when no schedule is configured."""
     if not config.lr_milestones and not config.warmup_epochs:
         return None
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(epoch, config))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, steps_per_epoch, config))
 
 
 def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
@@ -142,11 +147,11 @@ class Trainer:
         targets_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         model.to(self.device).train()
         optimizer = make_optimizer(model, self.config)
-        scheduler = make_scheduler(optimizer, self.config)
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # dropout masks
         plan = [(epoch, batch) for epoch in range(self.config.epochs)
                 for batch in epoch_batches(len(rows), self.config.batch_size, generator)]
+        scheduler = make_scheduler(optimizer, self.config, steps_per_epoch=sum(e == 0 for e, _ in plan))
         dtype = amp_dtype(self.config, self.device)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
         non_blocking = self.device.type == "cuda"
@@ -164,6 +169,6 @@ class Trainer:
             self.method.backward(model, out, terms, targets, scaler.scale)
             scaler.step(optimizer)
             scaler.update()
-            if scheduler is not None and (i + 1 == len(plan) or plan[i + 1][0] != epoch):
+            if scheduler is not None:
                 scheduler.step()
         return model.eval()
