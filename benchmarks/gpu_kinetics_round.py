@@ -2,7 +2,7 @@
 
 Writes synthetic clips in the real Kinetics-Sounds layout (10 JPEG frames of 128x171 and a 10 s 16 kHz WAV
 per clip), loads them with the kinetics_sounds loader, and trains the config's model (R(2+1)D-18 video +
-ResNet-18 audio, full size unless --width is given) with the library's Trainer for a few steps, then
+ResNet-18 audio, full size unless --width is given) with the library's TrainingLoop for a few steps, then
 evaluates on the test clips. Reports:
 - step_seconds: wall time between optimizer steps after warm-up (includes waiting for data);
 - compute_step_seconds: forward + backward + step on one batch already on the device (no data loading);
@@ -31,7 +31,7 @@ from bmmal import datasets
 from bmmal.config import load_yaml, parse_config
 from bmmal.datasets.fixtures import write_audiovisual
 from bmmal.metrics import evaluate
-from bmmal.models.training import Trainer, amp_dtype, build_model, make_optimizer, multimodal_loss
+from bmmal.models.training import TrainingLoop, amp_dtype, build_model, make_optimizer, multimodal_loss
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "kinetics_sounds.yaml"
 
@@ -70,7 +70,7 @@ def main() -> None:
     config = parse_config(raw, source=str(CONFIG))
     train, test = datasets.load(config.dataset.name, config.dataset.modalities, seed=config.seed,
                                 **config.dataset.options)
-    trainer = Trainer(config.train)
+    trainer = TrainingLoop(config.train)
     device = trainer.device
     model = build_model(config.model, train, seed=0)
 

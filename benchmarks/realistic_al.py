@@ -18,8 +18,9 @@ import torch
 from scipy.stats import wilcoxon
 
 from bmmal import strategies
-from bmmal.config import load_run_config
-from bmmal.loop import CONFIG_FILE, ActiveLearner
+from bmmal.resolve import load_run_config
+from bmmal.loop import ActiveLearner
+from bmmal.rundir import RunDirectory
 from bmmal.storage import atomic_write_text
 
 DEFAULT_STRATEGIES = ("random", "entropy", "badge", "bmmal")
@@ -35,7 +36,7 @@ def run_grid(config_path: str | Path, out: str | Path, seeds: int = 5,
         for name in [s for s in strategy_names if s in strategies.available()]:
             config = base.model_copy(update={"seed": seed, "strategy": name, "strategy_params": {}})
             run_dir = out / name / f"seed{seed}"
-            if (run_dir / CONFIG_FILE).is_file():
+            if RunDirectory(run_dir).holds_run():
                 learner = ActiveLearner.resume(run_dir, round0_cache=out / "round0")
             else:
                 learner = ActiveLearner(config, run_dir, round0_cache=out / "round0")

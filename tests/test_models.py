@@ -5,7 +5,7 @@ import torch
 from bmmal.config import ModelConfig, TrainConfig
 from bmmal.datasets.synthetic import make_synthetic
 from bmmal.errors import BmmalError
-from bmmal.models import MultimodalClassifier, Trainer, build_model, multimodal_loss
+from bmmal.models import MultimodalClassifier, TrainingLoop, build_model, multimodal_loss
 from tests.conftest import small_model
 
 
@@ -46,7 +46,7 @@ def _train(seed, config=TrainConfig(epochs=5)):
     data = make_synthetic(n_samples=120, n_classes=3, informativeness=(3.0, 1.0, 0.5), dims=(6, 4, 3))
     model = build_model(ModelConfig(), data, seed=seed)
     rows = np.arange(0, 120, 2)
-    return Trainer(config).fit(model, data, rows, data.labels[rows], seed=seed), data
+    return TrainingLoop(config).fit(model, data, rows, data.labels[rows], seed=seed), data
 
 
 def test_training_is_deterministic_and_learns_three_modalities():

@@ -15,7 +15,7 @@ from bmmal.datasets import media
 from bmmal.datasets.fixtures import write_audiovisual, write_food101
 from bmmal.errors import BmmalError
 from bmmal.loop import ActiveLearner
-from bmmal.models.training import Trainer, build_model, lr_factor
+from bmmal.models.training import TrainingLoop, build_model, lr_factor
 
 soundfile = pytest.importorskip("soundfile")
 
@@ -327,7 +327,7 @@ def test_training_steps_the_warm_up_after_every_optimiser_step(monkeypatch):
     monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: optimizers.append(real_adam(*a, **k)) or optimizers[0])
     model.register_forward_pre_hook(lambda *_: seen.append(optimizers[0].param_groups[0]["lr"]))
     config = TrainConfig(epochs=3, batch_size=4, optimizer="adam", lr=0.4, warmup_epochs=2, device="cpu")
-    Trainer(config).fit(model, data, np.arange(12), data.labels, seed=0)
+    TrainingLoop(config).fit(model, data, np.arange(12), data.labels, seed=0)
     # 3 steps per epoch: the learning rate grows at every step of the first two epochs
     assert np.allclose(seen, [0.4 * (s + 1) / 6 for s in range(6)] + [0.4] * 3)
 
@@ -363,7 +363,7 @@ def test_file_backed_training_is_deterministic_with_workers(ks_root):
     weights = []
     for workers in (0, 2):
         model = build_model(model_config, train, seed=0)
-        Trainer(TrainConfig(epochs=1, batch_size=4, num_workers=workers, device="cpu", warmup_epochs=2)).fit(
+        TrainingLoop(TrainConfig(epochs=1, batch_size=4, num_workers=workers, device="cpu", warmup_epochs=2)).fit(
             model, train, np.arange(8), train.labels[:8], seed=3)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(weights[0], weights[1])

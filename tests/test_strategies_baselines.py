@@ -12,7 +12,8 @@ from bmmal import strategies
 from bmmal.data import ArrayDataset
 from bmmal.models import MultimodalClassifier
 from bmmal.models.encoders import MLPEncoder
-from bmmal.outputs import PoolOutputs, infer, mc_dropout_probs
+from bmmal.inference import mc_dropout_probs, pool_outputs
+from bmmal.outputs import PoolOutputs
 from bmmal.strategies import kcenter
 from bmmal.strategies.bald import mutual_information
 from bmmal.strategies.deepfool import deepfool_distances
@@ -231,7 +232,7 @@ def test_deepfool_on_a_nonlinear_head_crosses_the_boundary():
 
 def test_deepfool_works_with_the_fuse_that_inference_hands_out():
     model, data = _dropout_model_and_data(dropout=0.2)
-    out = infer(model, data, np.zeros(40, dtype=bool), needs={"embeddings", "fuse"})
+    out = pool_outputs(model, data, np.zeros(40, dtype=bool), needs={"embeddings", "fuse"})
     rows = strategies.get("deepfool").select(out, 4)
     assert len(set(rows)) == 4
 

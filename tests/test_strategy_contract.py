@@ -12,7 +12,8 @@ from bmmal.data import ArrayDataset
 from bmmal.errors import BmmalError
 from bmmal.models import MultimodalClassifier
 from bmmal.models.encoders import MLPEncoder
-from bmmal.outputs import PoolOutputs, mc_dropout_probs, predict
+from bmmal.inference import mc_dropout_probs, pool_outputs
+from bmmal.outputs import PoolOutputs
 
 VARIANTS = ("normal", "uniform_probs", "duplicate_embeddings", "zero_embeddings", "single_class")
 
@@ -31,14 +32,14 @@ def contract_outputs(variant: str = "normal", n: int = 30, n_classes: int = 4, n
     if variant == "duplicate_embeddings":
         features = {m: np.repeat(x[:1], n, axis=0) for m, x in features.items()}
     dataset = ArrayDataset(features, np.zeros(n, dtype=np.int64), tuple(str(c) for c in range(n_classes)))
-    base = predict(model, dataset)
-    embeddings = base["embeddings"]
+    base = pool_outputs(model, dataset, np.zeros(n, dtype=bool), ("embeddings", "unimodal_probs"))
+    embeddings = base.embeddings
     if variant == "zero_embeddings":
         embeddings = {m: torch.zeros_like(z) for m, z in embeddings.items()}
     fuse = model.fuse  # differentiable, like the fuse that inference hands out
     with torch.no_grad():
         probs = torch.softmax(fuse(embeddings), 1)
-    unimodal, mc = base["unimodal_probs"], mc_dropout_probs(model, dataset, passes=5, seed=seed)
+    unimodal, mc = base.unimodal_probs, mc_dropout_probs(model, dataset, passes=5, seed=seed)
     if variant == "uniform_probs":
         probs = torch.full((n, n_classes), 1.0 / n_classes)
         unimodal = {m: probs.clone() for m in unimodal}

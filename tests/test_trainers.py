@@ -8,10 +8,11 @@ import yaml
 
 from bmmal import trainers
 from bmmal.cli import main
-from bmmal.config import ModelConfig, RunConfig, TrainConfig, parse_config
+from bmmal.config import ModelConfig, TrainConfig
+from bmmal.resolve import run_config
 from bmmal.datasets.synthetic import make_synthetic
 from bmmal.errors import BmmalError
-from bmmal.models import Trainer, build_model
+from bmmal.models import TrainingLoop, build_model
 from bmmal.trainers.base import imbalance_ratios, loss_terms
 from bmmal.trainers.mmpareto import min_norm_weight, pareto_combine
 from bmmal.trainers.ogm_ge import modality_logits, ogm_coefficients
@@ -27,7 +28,7 @@ def fit(data, trainer="joint", params=None, epochs=1, fusion="concat", seed=3, *
     config = TrainConfig(epochs=epochs, batch_size=16, trainer=trainer, trainer_params=params or {}, **train)
     model = build_model(ModelConfig(fusion=fusion, hidden_dims=(16,), embed_dim=8), data, seed=seed)
     rows = np.arange(0, len(data), 2)
-    return Trainer(config).fit(model, data, rows, data.labels[rows], seed=seed)
+    return TrainingLoop(config).fit(model, data, rows, data.labels[rows], seed=seed)
 
 
 def same_weights(a, b, exact=True):
@@ -51,8 +52,8 @@ def test_registry():
         trainers.get("ogm_ge", beta=1)
     with pytest.raises(BmmalError, match="modulation_starts <= modulation_ends"):
         trainers.get("pmr", modulation_starts=5, modulation_ends=2)
-    with pytest.raises(BmmalError, match="train: unknown trainer 'magic'"):
-        parse_config({"train": {"trainer": "magic"}}, RunConfig)
+    with pytest.raises(BmmalError, match="train.trainer: unknown trainer 'magic'"):
+        run_config({"train": {"trainer": "magic"}})
 
 
 # ---- each trainer reduces to joint training when its modulation is off ------------------------

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from bmmal.contribution import contribution_shares, shapley
-from bmmal.outputs import predict
+from bmmal.contribution import contribution_shares
+from bmmal.inference import pool_outputs
 
 
 def accuracy_micro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -46,22 +46,20 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
 
 def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
     """Test metrics of a trained model. Per-modality names are 'metric:modality'."""
-    out = predict(model, dataset, batch_size)
+    out = pool_outputs(model, dataset, np.zeros(len(dataset), dtype=bool), ("unimodal_probs", "shapley"),
+                       batch_size=batch_size)
     y = np.asarray(dataset.labels)
-    pred = out["probs"].argmax(1).numpy()
+    pred = out.probs.argmax(1).numpy()
     metrics = {
         "accuracy_micro": accuracy_micro(y, pred),
         "accuracy_macro": accuracy_macro(y, pred),
         "f1_macro": f1_macro(y, pred),
-        "ece": expected_calibration_error(out["probs"].numpy(), y),
+        "ece": expected_calibration_error(out.probs.numpy(), y),
     }
-    for m, probs in out["unimodal_probs"].items():
+    for m, probs in out.unimodal_probs.items():
         metrics[f"unimodal_accuracy_micro:{m}"] = accuracy_micro(y, probs.argmax(1).numpy())
         metrics[f"unimodal_accuracy_macro:{m}"] = accuracy_macro(y, probs.argmax(1).numpy())
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        phi = shapley(lambda z: model.fuse({m: t.to(device) for m, t in z.items()}).cpu(), out["embeddings"])
-    shares = contribution_shares(phi, torch.as_tensor(y)).numpy()
-    for i, m in enumerate(model.modalities):
+    shares = contribution_shares(out.shapley, torch.as_tensor(y)).numpy()
+    for i, m in enumerate(out.unimodal_probs):
         metrics[f"contribution:{m}"] = float(shares[:, i].mean())
     return metrics

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from bmmal import strategies
 from bmmal.config import DatasetConfig, RunConfig, Strict, load_yaml, parse_config
 from bmmal.errors import BmmalError
+from bmmal.resolve import check_run_config, check_strategy_names
 
 DEFAULT_SETTING = "default"
 _RESERVED = {"dataset", "strategy", "seed"}  # set by the grid's own axes
@@ -59,14 +59,7 @@ class BenchmarkConfig(Strict):
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, value):
-        if not value:
-            raise ValueError("name at least one strategy")
-        if len(set(value)) != len(value):
-            raise ValueError("a strategy is listed twice")
-        for name in value:
-            if name not in strategies.available():
-                raise ValueError(f"unknown strategy {name!r}; available: {', '.join(strategies.available())}")
-        return value
+        return check_strategy_names(value)
 
     @field_validator("seeds")
     @classmethod
@@ -165,24 +158,18 @@ def expand(config: BenchmarkConfig) -> list[Cell]:
                 source = f"{config.name}: cell {dataset}/{setting}/{strategy}/seed{seed}"
                 run = parse_config({**fields, "dataset": data.model_dump(), "strategy": strategy, "seed": seed},
                                    RunConfig, source)
+                check_run_config(run, source)
                 cells.append(Cell(dataset, setting, strategy, seed, run))
     return cells
 
 
 def check_cells(cells: list[Cell]) -> None:
-    """Everything that can be checked before running: strategy parameters and that every dataset has the
-    labels the rounds need (each distinct dataset is loaded once)."""
+    """What the names alone do not tell: that every dataset has the labels the rounds need (each distinct
+    dataset is loaded once)."""
     from bmmal.loop import load_checked
 
-    checked_params, sizes = set(), {}
+    sizes = {}
     for cell in cells:
-        params_key = (cell.strategy, repr(sorted(cell.config.strategy_params.items())))
-        if params_key not in checked_params:
-            try:
-                strategies.get(cell.strategy, **cell.config.strategy_params)
-            except BmmalError as e:
-                raise BmmalError(f"{cell.label}: {e}") from None
-            checked_params.add(params_key)
         data_key = cell.config.dataset.model_dump_json()
         if data_key not in sizes:
             train, _ = load_checked(cell.config.model_copy(update={"rounds": 0, "initial_budget": 1}))

@@ -1,6 +1,6 @@
 """`bmmal query`: train on the labels so far, select the next batch, record it as pending.
 
-With labels, a model is trained from scratch on them (the spine's `build_model` + `Trainer`), measured on
+With labels, one round of the engine (`bmmal.rounds.run_round`) trains a model from scratch on them, measured on
 a held-out part of them once there are enough (a fixed 20% of the labelled ids, chosen by a hash of the
 id so that a sample never moves between training and validation), and the strategy selects from its
 `PoolOutputs`. Without labels there is no model: `random` draws a batch, and the diversity strategies
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bmmal import datasets, strategies
-from bmmal.contribution import contribution_shares, shapley
+from bmmal import datasets
 from bmmal.data import UNLABELED, ArrayDataset, standardize
 from bmmal.errors import BmmalError
-from bmmal.loop import round_seed, save_model
 from bmmal.metrics import evaluate
-from bmmal.models import Trainer, build_model
-from bmmal.outputs import PoolOutputs, infer
+from bmmal.outputs import PoolOutputs
+from bmmal.resolve import resolve_strategy
+from bmmal.rounds import RoundSettings, round_seed, run_round
+from bmmal.rundir import save_model
 from bmmal.storage import atomic_write_json
 
 MODEL_FREE = ("random", "kmeans", "coreset")  # strategies that can pick a first batch with no labels
@@ -75,37 +75,23 @@ def split_labeled(project, dataset: ArrayDataset) -> tuple[np.ndarray, np.ndarra
     return train, val
 
 
-def modality_balance(outputs: PoolOutputs, rows: np.ndarray, modalities: tuple[str, ...]) -> dict[str, float]:
-    """Mean Shapley contribution share of each modality to the predicted class, over `rows`."""
-    if len(rows) == 0:
-        return {}
-    if outputs.shapley is not None:
-        phi = outputs.shapley[rows]
-    else:
-        phi = shapley(outputs.fuse, {m: z[rows] for m, z in outputs.embeddings.items()})
-    shares = contribution_shares(phi, outputs.probs[rows].argmax(1)).numpy()
-    return {m: float(shares[:, i].mean()) for i, m in enumerate(modalities)}
-
-
-def train_and_infer(project, dataset: ArrayDataset, taken: np.ndarray, needs: set[str], seed: int):
-    """(model, PoolOutputs, info): train on the training part of the labels, measure on the held-out part,
-    infer on the pool."""
+def train_and_select(project, dataset: ArrayDataset, taken: np.ndarray, strategy, budget: int, seed: int):
+    """(model, PoolOutputs, selected rows, info): one engine round on the training part of the labels,
+    measured on the held-out part."""
     settings = project.settings
     train_rows, val_rows = split_labeled(project, dataset)
-    trainer = Trainer(settings.train_config())
-    model = build_model(settings.model_config(), dataset, seed)
-    start = time.perf_counter()
-    trainer.fit(model, dataset, train_rows, dataset.labels[train_rows], seed)
+    result = run_round(RoundSettings(settings.model_config(), settings.train_config()), dataset, strategy,
+                       train_rows, dataset.labels[train_rows], budget, seed, taken=taken)
+    model = result.selection_model
     info: dict = {"trained_on": len(train_rows), "validation_size": len(val_rows),
-                  "train_seconds": time.perf_counter() - start, "seed": seed, "time": time.time()}
+                  "train_seconds": result.seconds["train_seconds"], "seed": seed, "time": time.time()}
     info["validation"] = evaluate(model, dataset.subset(val_rows)) if len(val_rows) else None
-    outputs = infer(model, dataset, taken, needs | {"embeddings", "fuse"}, seed=seed)
-    unlabeled = np.flatnonzero(dataset.labels == UNLABELED)
-    info["pool_balance"] = modality_balance(outputs, unlabeled, dataset.modalities)
-    return model, outputs, info
+    info["pool_balance"] = {m: result.balance[f"pool_contribution:{m}"] for m in dataset.modalities}
+    info["selection_balance"] = {m: result.balance[f"selected_contribution:{m}"] for m in dataset.modalities}
+    return model, result.outputs, result.rows, info
 
 
-def resolve_strategy(name: str, n_labeled: int) -> str:
+def strategy_name(name: str, n_labeled: int) -> str:
     if name == AUTO:
         return "bmmal" if n_labeled else "kmeans"
     if n_labeled == 0 and name not in MODEL_FREE:
@@ -118,8 +104,8 @@ def query(project, budget: int, strategy: str = AUTO, **params) -> QueryResult:
     """Select `budget` samples that are neither labelled nor pending and record them as a pending batch."""
     dataset = pool_dataset(project)
     n_labeled = int((dataset.labels != UNLABELED).sum())
-    name = resolve_strategy(strategy, n_labeled)
-    chosen = strategies.get(name, **params)
+    name = strategy_name(strategy, n_labeled)
+    chosen = resolve_strategy(name, params)
     pending = set(project.store.pending())
     taken = (dataset.labels != UNLABELED) | np.isin(dataset.ids, list(pending))
     n_free = int((~taken).sum())
@@ -127,13 +113,13 @@ def query(project, budget: int, strategy: str = AUTO, **params) -> QueryResult:
         raise BmmalError(f"budget {budget} is larger than the {n_free} samples that are neither labelled nor pending")
     seed = round_seed(project.settings.seed, len(project.store.batches()))
     if n_labeled:
-        model, outputs, info = train_and_infer(project, dataset, taken, set(chosen.needs), seed)
+        model, outputs, rows, info = train_and_select(project, dataset, taken, chosen, budget, seed)
     else:
         features = {m: torch.as_tensor(x).reshape(len(x), -1) for m, x in dataset.features.items()}
         features = {m: x / x.shape[1] ** 0.5 for m, x in features.items()}  # every modality weighs the same
         uniform = torch.full((len(dataset), len(dataset.classes)), 1.0 / len(dataset.classes))
         outputs, info = PoolOutputs(labeled=torch.as_tensor(taken), probs=uniform, embeddings=features), None
-    rows = chosen.select(outputs, budget, seed=seed)
+        rows = chosen.select(outputs, budget, seed=seed)
     ids = dataset.ids[rows].tolist()
     predictions = None
     if info is not None:

@@ -2,7 +2,7 @@
 
 from bmmal.models.classifier import ModelOutput, MultimodalClassifier
 from bmmal.models.encoders import build_encoder, encoder_kinds, register_encoder
-from bmmal.models.training import Trainer, build_model, multimodal_loss, resolve_device
+from bmmal.models.training import TrainingLoop, build_model, multimodal_loss, resolve_device
 
-__all__ = ["ModelOutput", "MultimodalClassifier", "Trainer", "build_encoder", "build_model", "encoder_kinds",
+__all__ = ["ModelOutput", "MultimodalClassifier", "TrainingLoop", "build_encoder", "build_model", "encoder_kinds",
            "multimodal_loss", "register_encoder", "resolve_device"]

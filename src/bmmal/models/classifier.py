@@ -55,8 +55,12 @@ class MultimodalClassifier(nn.Module):
         for head in [*self.unimodal_heads.values(), *([self.fused_head] if self.fused_head is not None else [])]:
             init_head(head, head_init)
 
-    def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def embed(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One embedding per modality, in modality order (the `bmmal.MultimodalModel` protocol)."""
         return {m: self.encoders[m](inputs[m]) for m in self.modalities}
+
+    def unimodal_logits(self, embeddings: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {m: self.unimodal_heads[m](embeddings[m]) for m in self.modalities}
 
     def fuse(self, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
         """Fused logits from the modality embeddings (a missing modality must be passed as zeros)."""
@@ -65,12 +69,8 @@ class MultimodalClassifier(nn.Module):
         return torch.stack([self.unimodal_heads[m](embeddings[m]) for m in self.modalities]).mean(0)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> ModelOutput:
-        z = self.encode(inputs)
-        return ModelOutput(
-            fused_logits=self.fuse(z),
-            unimodal_logits={m: self.unimodal_heads[m](z[m]) for m in self.modalities},
-            embeddings=z,
-        )
+        z = self.embed(inputs)
+        return ModelOutput(fused_logits=self.fuse(z), unimodal_logits=self.unimodal_logits(z), embeddings=z)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part: one group per modality encoder, and "heads" for the rest."""

@@ -101,7 +101,7 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if config.amp == "bf16" else torch.float16
 
 
-class Trainer:
+class TrainingLoop:
     """Trains a model from scratch on labelled rows: seeded, deterministic on CPU, CUDA when present.
 
     Datasets with a `train_batch(rows, seed)` method (file-backed ones) get their training batches,
@@ -121,7 +121,7 @@ class Trainer:
         def compute():
             model.eval()
             with torch.no_grad():
-                parts = [model.encode({m: x.to(self.device) for m, x in dataset.batch(rows[s:s + 1024]).items()})
+                parts = [model.embed({m: x.to(self.device) for m, x in dataset.batch(rows[s:s + 1024]).items()})
                          for s in range(0, len(rows), 1024)]
             model.train()
             return {m: torch.cat([p[m] for p in parts]) for m in model.modalities}, targets.to(self.device)

@@ -1,6 +1,6 @@
 """Trainers: how one batch of a multimodal model becomes gradients (loss, backward, modulation).
 
-The training loop (`bmmal.models.Trainer`) is one piece of code for all of them; it asks the trainer
+The training loop (`bmmal.models.TrainingLoop`) is one piece of code for all of them; it asks the trainer
 chosen by `train.trainer` for the loss of a batch and for its backward pass. `available()` lists them;
 `get(name, **params)` makes one. Every trainer lives in its own module and registers itself on import.
 """

@@ -1,0 +1,86 @@
+"""The one place where names in configs become objects: strategies, trainers, datasets and encoders.
+
+Configs (`bmmal.config`) carry names and check only types and ranges; applications parse a config with
+`run_config` / `load_run_config` here, which also checks every name (and the parameters that go with it)
+through the registries, before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bmmal import config as cfg
+from bmmal.errors import BmmalError
+
+
+def resolve_strategy(name: str, params: dict[str, Any] | None = None):
+    """The strategy instance called `name` with `params`; a one-line error for an unknown name or bad parameters."""
+    from bmmal import strategies
+
+    return strategies.get(name, **(params or {}))
+
+
+def resolve_trainer(name: str, params: dict[str, Any] | None = None):
+    from bmmal import trainers
+
+    return trainers.get(name, **(params or {}))
+
+
+def check_strategy_names(names: list[str]) -> list[str]:
+    """`names` if each is a known strategy, listed once; else a one-line error."""
+    from bmmal import strategies
+
+    if not names:
+        raise BmmalError("name at least one strategy")
+    if len(set(names)) != len(names):
+        raise BmmalError("a strategy is listed twice")
+    for name in names:
+        strategies.strategy_class(name)
+    return list(names)
+
+
+def check_dataset_name(name: str) -> str:
+    from bmmal import datasets
+
+    if name not in datasets.available():
+        raise BmmalError(f"unknown dataset {name!r}; available: {', '.join(datasets.available())}")
+    return name
+
+
+def check_encoders(model: cfg.ModelConfig) -> None:
+    from bmmal.models import encoder_kinds
+
+    kinds = [model.encoder] if isinstance(model.encoder, str) else list(model.encoder.values())
+    for kind in kinds:
+        if kind not in encoder_kinds():
+            raise BmmalError(f"unknown encoder {kind!r}; available: {', '.join(encoder_kinds())}")
+
+
+def _at(where: str, check, *args) -> None:
+    try:
+        check(*args)
+    except BmmalError as e:
+        raise BmmalError(f"{where}: {e}") from None
+
+
+def check_run_config(config: cfg.RunConfig, source: str = "config") -> cfg.RunConfig:
+    """`config` if every name in it resolves (dataset, strategy and its parameters, trainer and its
+    parameters, encoder kinds); else a one-line error naming the setting."""
+    try:
+        _at("dataset.name", check_dataset_name, config.dataset.name)
+        _at("strategy", resolve_strategy, config.strategy, config.strategy_params)
+        _at("train.trainer", resolve_trainer, config.train.trainer, config.train.trainer_params)
+        _at("model.encoder", check_encoders, config.model)
+    except BmmalError as e:
+        raise BmmalError(f"{source}: {e}") from None
+    return config
+
+
+def run_config(data: Any, source: str = "config") -> cfg.RunConfig:
+    """A RunConfig from parsed YAML/JSON data: types, ranges and names checked."""
+    return check_run_config(cfg.parse_config(data, cfg.RunConfig, source), source)
+
+
+def load_run_config(path: str | Path) -> cfg.RunConfig:
+    return check_run_config(cfg.load_run_config(path), str(path))

@@ -1,0 +1,145 @@
+"""RunDirectory: the files of one active-learning run, and the shared round-0 cache. Nothing else reads them by name.
+
+A run directory holds, after every completed round:
+- config.yaml   the run's configuration;
+- state.json    labeled ids with their labels and rounds, the per-round metrics, seeds, and the name of
+                the current model checkpoint (the commit point: written last, atomically);
+- model-rNNN.pt the model trained at the last completed round;
+- metrics.csv   the per-round metrics (derived from state.json).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from bmmal.config import RunConfig, load_run_config
+from bmmal.errors import BmmalError
+from bmmal.storage import atomic_write, atomic_write_json, atomic_write_text, read_json
+
+STATE_VERSION = 1
+
+
+def save_model(path: Path, model) -> None:
+    atomic_write(path, lambda f: torch.save(model.state_dict(), f))
+
+
+def load_weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class RunDirectory:
+    CONFIG = "config.yaml"
+    STATE = "state.json"
+    METRICS = "metrics.csv"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDirectory({str(self.path)!r})"
+
+    def holds_run(self) -> bool:
+        return (self.path / self.CONFIG).is_file()
+
+    def check_new(self) -> None:
+        """Refuse a directory that holds a run or anything else."""
+        if self.holds_run():
+            raise BmmalError(f"{self.path} already holds a run; continue it with `bmmal resume {self.path}`")
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise BmmalError(f"{self.path} is not empty and holds no run; choose a new directory")
+
+    def create(self, config: RunConfig) -> None:
+        self.check_new()
+        atomic_write_text(self.path / self.CONFIG, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+    def config(self) -> RunConfig:
+        if not self.holds_run():
+            raise BmmalError(f"{self.path} is not a run directory (no {self.CONFIG})")
+        return load_run_config(self.path / self.CONFIG)
+
+    def state(self) -> dict | None:
+        """The last committed state, or None before round 0 was committed."""
+        path = self.path / self.STATE
+        if not path.is_file():
+            return None
+        state = read_json(path)
+        if state.get("version") != STATE_VERSION:
+            raise BmmalError(f"{path}: state version {state.get('version')} is not {STATE_VERSION}")
+        return state
+
+    def completed_round(self) -> int:
+        state = self.state()
+        return -1 if state is None else int(state["completed_round"])
+
+    def history(self) -> list[dict]:
+        state = self.state()
+        return [] if state is None else state["history"]
+
+    def model_weights(self, state: dict) -> dict:
+        return load_weights(self.path / state["checkpoint"])
+
+    def status(self, config: RunConfig) -> str:
+        """'new', 'resume' or 'done' for a run of `config`; refuses a directory holding another run."""
+        if not self.holds_run():
+            self.check_new()
+            return "new"
+        if self.config().model_copy(update={"tracking": config.tracking}) != config:  # tracking is not a setting
+            raise BmmalError(f"{self.path} holds a run with other settings")
+        return "done" if self.completed_round() >= config.rounds else "resume"
+
+    def commit(self, round_index: int, model, state: dict, history: list[dict]) -> None:
+        """Write the checkpoint, then the state (the commit point), then derived files; drop old checkpoints."""
+        checkpoint = f"model-r{round_index:03d}.pt"
+        save_model(self.path / checkpoint, model)
+        atomic_write_json(self.path / self.STATE, {"version": STATE_VERSION, "completed_round": round_index,
+                                                    **state, "checkpoint": checkpoint, "history": history})
+        atomic_write_text(self.path / self.METRICS, metrics_csv(history))
+        for old in self.path.glob("model-r*.pt"):
+            if old.name != checkpoint:
+                old.unlink()
+
+
+class Round0Cache:
+    """Round-0 models and metrics shared by every strategy of one seed, keyed by what round 0 depends on."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @staticmethod
+    def key(config: RunConfig) -> str:
+        """What round 0 depends on: data, seed, initial budget, model and training settings."""
+        relevant = {"dataset": config.dataset.model_dump(mode="json"), "seed": config.seed,
+                    "initial_budget": config.initial_budget, "model": config.model.model_dump(mode="json"),
+                    "train": config.train.model_dump(mode="json"), "version": STATE_VERSION}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+    def holds(self, config: RunConfig) -> bool:
+        return (self.root / self.key(config) / "round0.json").is_file()
+
+    def load(self, config: RunConfig) -> tuple[dict, dict] | None:
+        """(model weights, round-0 metrics), or None when not cached."""
+        if not self.holds(config):
+            return None
+        folder = self.root / self.key(config)
+        return load_weights(folder / "model.pt"), read_json(folder / "round0.json")["metrics"]
+
+    def store(self, config: RunConfig, model, ids: list[str], metrics: dict) -> None:
+        folder = self.root / self.key(config)
+        save_model(folder / "model.pt", model)
+        atomic_write_json(folder / "round0.json", {"ids": ids, "metrics": metrics})
