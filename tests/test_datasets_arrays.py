@@ -104,9 +104,12 @@ def test_missing_unreadable_and_unknown(tmp_path, arrays):
         datasets.load_arrays(path, modalities=["audio"])
     with pytest.raises(BmmalError, match="needs options.path"):
         datasets.load("arrays")
-    with pytest.raises(BmmalError, match="dataset 'arrays' has no option 'test_fracton'; its options: classes, path, "
-                                         "standardize, test_fraction"):
+    with pytest.raises(BmmalError, match=r"dataset 'arrays': unknown option 'test_fracton' \(did you mean "
+                                         r"'test_fraction'\?\); its options: classes, path, standardize, test_fraction"):
         datasets.load("arrays", path=str(path), test_fracton=0.3)
+    # a misspelled path is named as such, not reported as a missing path
+    with pytest.raises(BmmalError, match=r"unknown option 'file' \(did you mean 'path'\?\)"):
+        datasets.load("arrays", file=str(path))
     np.save(tmp_path / "one.npy", arrays["image"])
     with pytest.raises(BmmalError, match="is not a readable .npz file"):
         datasets.load_arrays(tmp_path / "one.npy")
@@ -114,3 +117,24 @@ def test_missing_unreadable_and_unknown(tmp_path, arrays):
     np.savez(pickled, image=arrays["image"], labels=np.array([{"a": 1}] * 30, dtype=object))
     with pytest.raises(BmmalError, match="is not a readable .npz file"):
         datasets.load_arrays(pickled)
+
+
+def test_run_header_lists_modalities_and_warns_about_an_integer_index_array(tmp_path, arrays, recwarn):
+    from bmmal.errors import BmmalWarning
+    from bmmal.progress import modalities_in_words
+
+    path = write_npz(tmp_path / "mine.npz", **arrays, subject=np.arange(30) % 4)
+    with pytest.warns(BmmalWarning, match=r"mine.npz: the 1-D integer array 'subject' is used as a one-feature "
+                                          r"modality; .* dataset.modalities: \[image, text\]"):
+        data = datasets.load_arrays(path)
+    assert modalities_in_words(data) == "image (5), text (2x3), subject (1)"
+    recwarn.clear()
+    datasets.load_arrays(path, modalities=["image", "subject"])  # chosen on purpose: no warning
+    datasets.load_arrays(write_npz(tmp_path / "f.npz", **arrays, score=np.arange(30.0)))  # float: a feature
+    assert not [w for w in recwarn if issubclass(w.category, BmmalWarning)]
+
+
+def test_missing_file_error_shows_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BmmalError, match=f"arrays file not found: {tmp_path / 'nope.npz'}"):
+        datasets.load_arrays("nope.npz")

@@ -93,22 +93,22 @@ def _new_learner(cfg, out, on_round):
 
 
 def _run_learner(make, rounds: int) -> None:
-    from rich.progress import Progress
+    from bmmal.progress import Steps, run_header
 
     table = Table(title="rounds")
     for column in ("round", "labels", "acc. micro", "acc. macro", "query s", "train s"):
         table.add_column(column, justify="right")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("rounds", total=rounds + 1)
 
-        def on_round(row):
-            progress.advance(task)
-            table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
-                          f"{row['accuracy_macro']:.4f}", f"{row.get('query_seconds', 0) or 0:.3f}",
-                          f"{row['train_seconds']:.2f}")
+    def on_round(row):
+        steps.step(f"round {row['round']}, {row['n_labeled']} labels", row["accuracy_micro"])
+        table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
+                      f"{row['accuracy_macro']:.4f}", f"{row.get('query_seconds', 0) or 0:.3f}",
+                      f"{row['train_seconds']:.2f}")
 
-        learner = make(on_round)
-        progress.update(task, completed=learner.completed_round + 1)
+    learner = make(on_round)
+    for line in run_header(learner.config, learner.train_set):
+        console.print(line, highlight=False)
+    with Steps(console, "rounds", rounds + 1, done=learner.completed_round + 1) as steps:
         learner.run()
     console.print(table)
     console.print(f"run directory: {learner.run_dir}  (metrics.csv, state.json, config.yaml)")
@@ -172,10 +172,24 @@ def _register_labelling() -> None:
 _register_labelling()  # init, query, status, label, export, import
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr; the file and line of the code that warned only for unexpected ones."""
+    from bmmal.errors import BmmalWarning
+
+    where = "" if issubclass(category, BmmalWarning) else f" ({category.__name__}, {filename}:{lineno})"
+    Console(stderr=True).print(f"[yellow]warning:[/] {message}{where}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    import warnings
+
+    from bmmal.progress import shown
+
     try:
-        app(args=argv, prog_name="bmmal")  # standalone mode: usage errors print and exit 2
+        with shown(console), warnings.catch_warnings():  # library code shows its progress and warnings here
+            warnings.showwarning = _show_warning
+            app(args=argv, prog_name="bmmal")  # standalone mode: usage errors print and exit 2
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BmmalError as e:

@@ -7,6 +7,7 @@ labels label i means classes[i]), and every other key is a modality: an [N, ...]
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from bmmal.data import UNLABELED, ArrayDataset
 from bmmal.datasets.encoded import check_modalities, labels_from_names, path_loader, split_standardized
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, BmmalWarning
 
 RESERVED = ("labels", "ids", "classes")
 
@@ -34,12 +35,26 @@ def _labels(path: Path, raw: np.ndarray, classes) -> tuple[np.ndarray, tuple[str
     raise BmmalError(f"{path}: 'labels' must hold integers or strings, not {raw.dtype}")
 
 
+def _warn_about_index_arrays(path: Path, modalities: dict[str, np.ndarray], chosen: bool) -> None:
+    """A 1-D integer array (a subject, a group, an index) that became a modality only because it was in
+    the file is rarely a feature: say so, and how to leave it out."""
+    if chosen:
+        return
+    for m, x in modalities.items():
+        if x.ndim == 1 and x.dtype.kind in "biu":
+            keep = [k for k in modalities if k != m]
+            how = (f"list the modalities to use, e.g. dataset.modalities: [{', '.join(keep)}]" if keep
+                   else "remove it from the file")
+            warnings.warn(f"{path}: the 1-D integer array {m!r} is used as a one-feature modality; if it is an "
+                          f"id, a group or a subject rather than a feature, {how}", BmmalWarning, stacklevel=2)
+
+
 def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fraction: float | None = None,
                 classes=None, standardize: bool = True):
     """An ArrayDataset of every row, or with `test_fraction` a (train, test) pair split as `load_manifest` does."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise BmmalError(f"arrays file not found: {path}")
+        raise BmmalError(f"arrays file not found: {path.absolute()}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -63,6 +78,7 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
         if x.dtype.kind not in "biuf":
             raise BmmalError(f"{path}: modality {m!r} must be numeric, not {x.dtype}")
         features[m] = x.reshape(len(x), 1) if x.ndim == 1 else x
+    _warn_about_index_arrays(path, {m: arrays[m] for m in features}, chosen=modalities is not None)
     ids = arrays.get("ids")
     data = ArrayDataset(features, labels, classes, ids.astype(str) if ids is not None else None, name=path.stem)
     data.check_finite()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bmmal.data import UNLABELED, ArrayDataset, standardize, stratified_split
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 
 
 def check_modalities(dataset: str, requested: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
@@ -55,11 +55,12 @@ def path_loader(name: str, load: Callable, what: str) -> Callable:
     known = sorted({"path", "test_fraction", *inspect.signature(load).parameters} - {"modalities", "seed"})
 
     def loader(modalities=None, seed: int = 0, path=None, test_fraction: float = 0.2, **options):
+        unknown = sorted(set(options) - set(known))
+        if unknown:  # before the missing path: `file: x.npz` is a misspelled path, not a missing one
+            raise BmmalError(f"dataset {name!r}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+                             f"its options: {', '.join(known)}")
         if path is None:
             raise BmmalError(f"dataset {name!r} needs options.path, {what}")
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise BmmalError(f"dataset {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}")
         return load(path, modalities, seed=seed, test_fraction=test_fraction, **options)
 
     loader.__doc__ = f"Registry entry {name!r}: a (train, test) pair from options.path, {what}."

@@ -101,7 +101,7 @@ def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_frac
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise BmmalError(f"manifest not found: {path}")
+        raise BmmalError(f"manifest not found: {path.absolute()}")
     columns, rows = read_rows(path)
     for column in RESERVED:
         if column not in columns:

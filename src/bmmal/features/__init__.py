@@ -11,12 +11,12 @@ imported only when used, and needs the optional extra: `pip install 'bmmal[encod
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from bmmal.errors import BmmalError
 from bmmal.features.base import FeatureExtractor, encode_batches
 from bmmal.features.cache import FeatureCache, default_cache_dir, fingerprint
+from bmmal.registry import Registry
 
 _EXTRACTORS: dict[str, str] = {
     "efficientnet-lite0": "bmmal.features.image:EfficientNetLite0",
@@ -32,21 +32,15 @@ SUFFIXES = {
 KINDS = tuple(DEFAULTS)
 
 
-def available() -> list[str]:
-    return sorted(_EXTRACTORS)
-
-
-def register(name: str, target: str) -> None:
-    """Make `get(name)` build `target` ("package.module:Class")."""
-    _EXTRACTORS[name] = target
+# bmmal's own; other packages add theirs through the `bmmal.extractors` entry-point group (docs/extending.md)
+EXTRACTORS = Registry("feature extractor", "bmmal.extractors", _EXTRACTORS)
+available = EXTRACTORS.available
+register = EXTRACTORS.register  # register(name, "package.module:Class"), or @register(name) on the class
 
 
 def get(name: str, **options) -> FeatureExtractor:
     """The extractor called `name`, with its options (e.g. `image_size` for the image extractor)."""
-    if name not in _EXTRACTORS:
-        raise BmmalError(f"unknown feature extractor {name!r}; available: {', '.join(available())}")
-    module, cls = _EXTRACTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return EXTRACTORS.get(name, **options)
 
 
 def default_for(kind: str) -> str:

@@ -47,13 +47,17 @@ def package_version(distribution: str) -> str:
 
 def encode_batches(encode_batch: Callable[[list], np.ndarray], items: Sequence[Any], batch_size: int,
                    dim: int, description: str) -> np.ndarray:
-    """Apply `encode_batch` to consecutive batches of `items` with a rich progress bar; stack the rows."""
+    """Apply `encode_batch` to consecutive batches of `items` and stack the rows; with a progress bar only
+    where a caller asked for one (`bmmal.progress.shown`, as the CLI does)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bmmal.progress import requested_console
 
     items = list(items)
     out = []
+    console = requested_console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=console is None) as progress:
         task = progress.add_task(description, total=len(items))
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]

@@ -1,38 +1,30 @@
 """Per-modality encoders, by kind. An encoder maps one modality's input batch to a flat embedding.
 
-Every encoder has an `out_dim` attribute. `build_encoder(kind, input_shape, **options)` makes one;
-new kinds register with `register_encoder`.
+Every encoder has an `out_dim` attribute. `build_encoder(kind, input_shape, **options)` makes one.
+New kinds register with `@register_encoder("kind")` on a factory taking `input_shape` and options; other
+packages add theirs through the `bmmal.encoders` entry-point group (docs/extending.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from torch import nn
 
-from bmmal.errors import BmmalError
+from bmmal.registry import Registry
 
-EncoderFactory = Callable[..., nn.Module]
-_ENCODERS: dict[str, EncoderFactory] = {}
-
-
-def register_encoder(kind: str):
-    def wrap(factory: EncoderFactory) -> EncoderFactory:
-        _ENCODERS[kind] = factory
-        return factory
-
-    return wrap
-
-
-def encoder_kinds() -> list[str]:
-    return sorted(_ENCODERS)
+# the kinds defined in other modules, imported on first use (mlp and identity are defined below)
+ENCODERS = Registry("encoder", "bmmal.encoders", {
+    "resnet": "bmmal.models.resnet:resnet_encoder",
+    "r2plus1d": "bmmal.models.r2plus1d:r2plus1d_encoder",
+    "bert": "bmmal.models.text:bert_encoder",
+})
+register_encoder = ENCODERS.register  # @register_encoder("kind") on a class or factory
+encoder_kinds = ENCODERS.available
 
 
 def build_encoder(kind: str, input_shape: tuple[int, ...], **options) -> nn.Module:
-    if kind not in _ENCODERS:
-        raise BmmalError(f"unknown encoder {kind!r}; available: {', '.join(encoder_kinds())}")
-    return _ENCODERS[kind](input_shape=input_shape, **options)
+    return ENCODERS.lookup(kind)(input_shape=input_shape, **options)
 
 
 @register_encoder("mlp")

@@ -1,21 +1,10 @@
 """Active-learning strategies. `available()` lists them; `get(name, **params)` makes one.
 
-Every strategy lives in its own module and registers itself on import.
+Every strategy lives in its own module, imported when the strategy is first used: bmmal's own are listed
+in `bmmal.strategies.registry.BUILTINS`; other packages add theirs through the `bmmal.strategies`
+entry-point group, and a script can use `@register` (docs/extending.md).
 """
 
-from bmmal.strategies import (  # noqa: F401
-    badge,
-    bald,
-    bmmal,
-    coreset,
-    deepfool,
-    entropy,
-    gcn,
-    kmeans,
-    least_confidence,
-    margin,
-    random,
-)
 from bmmal.strategies.base import ScoreStrategy, Strategy
 from bmmal.strategies.registry import available, get, register, strategy_class
 

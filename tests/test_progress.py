@@ -1,0 +1,69 @@
+"""What runs and benchmarks show while they work: plain lines off a terminal, a live bar on one, the label
+schedule in words, the run header, and no progress bars from library code unless asked."""
+
+import io
+import re
+
+import numpy as np
+import yaml
+from rich.console import Console
+
+from bmmal.cli import main
+from bmmal.features.base import encode_batches
+from bmmal.progress import Steps, duration, schedule_in_words, shown
+
+LINE = re.compile(r"^\d\d:\d\d:\d\d  cells (\d)/3  cell (\d)  acc 0\.\d{4}(  ETA \d+s)?$")
+
+
+def test_schedule_in_words():
+    assert schedule_in_words(20, 20, 7) == "20 initial + 7 rounds of 20 = 160 labels, 8 evaluations"
+    assert schedule_in_words(10, 5, 1) == "10 initial + 1 round of 5 = 15 labels, 2 evaluations"
+    assert schedule_in_words(50, 10, 0) == "50 initial labels, 1 evaluation"
+    assert [duration(s) for s in (4.6, 245, 7380)] == ["5s", "4m05s", "2h03m"]
+
+
+def test_one_plain_line_per_step_when_not_a_terminal():
+    out = io.StringIO()
+    with Steps(Console(file=out, width=200), "cells", 3) as steps:
+        for i in range(3):
+            steps.step(f"cell {i}", 0.5 + i / 10)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(LINE.match(line) for line in lines), lines
+    assert "ETA" in lines[0] and "ETA" not in lines[-1]  # nothing left after the last one
+
+
+def test_live_bar_on_a_terminal_prints_no_lines():
+    out = io.StringIO()
+    with Steps(Console(file=out, force_terminal=True, width=120), "cells", 3) as steps:
+        for i in range(3):
+            steps.step(f"cell {i}", 0.5)
+    assert not any(LINE.match(line) for line in out.getvalue().splitlines())
+    assert "\x1b[" in out.getvalue()  # drawn with terminal control codes
+
+
+def test_library_code_draws_no_bar_unless_asked(capsys):
+    def encode(batch):
+        return np.ones((len(batch), 2))
+
+    assert encode_batches(encode, list(range(5)), 2, 2, "quiet").shape == (5, 2)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    out = io.StringIO()
+    with shown(Console(file=out, force_terminal=True, width=120)):
+        encode_batches(encode, list(range(5)), 2, 2, "asked")
+    assert "asked" in out.getvalue()
+
+
+def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "dataset": {"name": "synthetic", "options": {"n_samples": 120, "n_classes": 3, "dims": 4}},
+        "strategy": "random", "initial_budget": 9, "budget": 6, "rounds": 2,
+        "model": {"hidden_dims": [8], "embed_dim": 4}, "train": {"epochs": 2}}))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "modalities m0 (4), m1 (4)" in out
+    assert "label schedule: 9 initial + 2 rounds of 6 = 21 labels, 3 evaluations" in out
+    rounds = [line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  rounds \d/3  round", line)]
+    assert [line.split("  ")[2] for line in rounds] == ["round 0, 9 labels", "round 1, 15 labels",
+                                                         "round 2, 21 labels"]
