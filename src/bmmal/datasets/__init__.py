@@ -1,18 +1,19 @@
 """Built-in datasets, by name. Each dataset lives in its own module and is imported only when loaded.
 
 `load(name, modalities=..., seed=...)` returns a (train, test) pair of `MultimodalDataset`s with stable
-sample ids. Register a new dataset by adding its loader to `_LOADERS` (name -> "module:function");
-the function takes `modalities`, `seed` and its own keyword options.
+sample ids. bmmal's own loaders are listed in `_LOADERS` (name -> "module:function"); other packages add
+theirs through the `bmmal.datasets` entry-point group, and a script can use `@register("name")` on the
+function (docs/extending.md). A loader takes `modalities`, `seed` and its own keyword options.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Sequence
 
 from bmmal.data import MultimodalDataset
 from bmmal.errors import BmmalError
+from bmmal.registry import Registry
 
 _LOADERS: dict[str, str] = {
     "mfeat": "bmmal.datasets.mfeat:load_mfeat",
@@ -27,13 +28,9 @@ _LOADERS: dict[str, str] = {
 }
 
 
-def available() -> list[str]:
-    return sorted(_LOADERS)
-
-
-def register(name: str, target: str) -> None:
-    """Make `load(name)` call `target` ("package.module:function")."""
-    _LOADERS[name] = target
+DATASETS = Registry("dataset", "bmmal.datasets", _LOADERS)
+available = DATASETS.available
+register = DATASETS.register  # register(name, "package.module:function"), or @register(name) on the function
 
 
 def check_options(name: str, loader, options: dict) -> None:
@@ -53,10 +50,7 @@ def check_options(name: str, loader, options: dict) -> None:
 
 def load(name: str, modalities: Sequence[str] | None = None, seed: int = 0, **options
          ) -> tuple[MultimodalDataset, MultimodalDataset]:
-    if name not in _LOADERS:
-        raise BmmalError(f"unknown dataset {name!r}; available: {', '.join(available())}")
-    module, function = _LOADERS[name].split(":")
-    loader = getattr(importlib.import_module(module), function)
+    loader = DATASETS.lookup(name)
     check_options(name, loader, options)
     return loader(modalities=tuple(modalities) if modalities is not None else None, seed=seed, **options)
 
