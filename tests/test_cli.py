@@ -40,7 +40,9 @@ def test_run_and_resume(tmp_path, capsys):
     ({**SMALL, "dataset": {"name": "imagenet"}}, "unknown dataset 'imagenet'"),
     ({**SMALL, "dataset": {"name": "mfeat", "modalities": ["pix", "sound"]}}, "no modality 'sound'"),
     ({**SMALL, "budget": 1000}, "need 2010 labels, but the training pool has 161"),
-    ({**SMALL, "budgett": 5}, "budgett: Extra inputs are not permitted"),
+    ({**SMALL, "budgett": 5}, "budgett: unknown key 'budgett' (did you mean 'budget'?)"),
+    ({**SMALL, "train": {"epochz": 5}}, "train.epochz: unknown key 'epochz' (did you mean 'epochs'?)"),
+    ({**SMALL, "dataset": {"name": "synthetic", "optins": {}}}, "unknown key 'optins' (did you mean 'options'?)"),
     ({**SMALL, "rounds": "many"}, "rounds: Input should be a valid integer"),
     ("[1, 2", "not valid YAML"),
     ("- a\n- b\n", "expected a mapping"),
@@ -112,7 +114,7 @@ def test_demo_small(tmp_path, capsys):
 def test_data_dir_sets_the_dataset_root(tmp_path, capsys):
     config = write(tmp_path, {**SMALL, "dataset": {"name": "mfeat"}})
     assert main(["run", "--config", str(config), "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
-    assert "dataset 'mfeat' has no option 'root'" in capsys.readouterr().err
+    assert "dataset 'mfeat': unknown option 'root'" in capsys.readouterr().err
     config = write(tmp_path, {**SMALL, "dataset": {"name": "synthetic", "options": {"colour": 1}}})
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
-    assert "dataset 'synthetic' has no option 'colour'" in capsys.readouterr().err
+    assert "dataset 'synthetic': unknown option 'colour'" in capsys.readouterr().err

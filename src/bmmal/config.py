@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 
 
 class Strict(BaseModel):
@@ -90,13 +92,43 @@ class RunConfig(Strict):
         return self.initial_budget + self.rounds * self.budget
 
 
-def one_line(error: ValidationError) -> str:
-    """The first validation problem as one readable line."""
+def one_line(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """The first validation problem as one readable line; an unknown key is named with the closest valid key
+    of `model` at that place."""
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
     msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden" and model is not None:
+        key, keys = first["loc"][-1], _keys_at(model, first["loc"][:-1])
+        msg = f"unknown key {key!r}" + (did_you_mean(key, keys) or f"; valid keys: {', '.join(keys)}")
     extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {msg}{extra}"
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The settings a config `model` accepts in the mapping at `loc` (e.g. ("datasets", "syn") of a
+    benchmark: those of a DatasetConfig); [] where that is not a settings model."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _inner(annotation, part)
+    models = [a for a in _alternatives(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return list(models[0].model_fields) if models else []
+
+
+def _alternatives(annotation: Any) -> tuple:
+    return get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+
+
+def _inner(annotation: Any, part: Any) -> Any:
+    """The type of `annotation[part]`: a field of a settings model, a value of a dict, an item of a list."""
+    for option in _alternatives(annotation):
+        if isinstance(option, type) and issubclass(option, BaseModel) and part in option.model_fields:
+            return option.model_fields[part].annotation
+        if get_origin(option) is dict:
+            return get_args(option)[1]
+        if get_origin(option) in (list, tuple) and isinstance(part, int):
+            return get_args(option)[0]
+    return None
 
 
 def parse_config(data: Any, model: type[BaseModel] = RunConfig, source: str = "config"):
@@ -105,17 +137,56 @@ def parse_config(data: Any, model: type[BaseModel] = RunConfig, source: str = "c
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise BmmalError(f"{source}: {one_line(e)}") from None
+        raise BmmalError(f"{source}: {one_line(e, model)}") from None
+
+
+PATH_OPTIONS = ("path", "root", "cache_dir")  # dataset options (and options.frozen keys) naming files or folders
 
 
 def load_yaml(path: str | Path) -> Any:
+    """A YAML config file; the relative paths among its dataset options are made absolute against the
+    file's folder, so a config means the same data wherever it is run from (docs/data.md)."""
     path = Path(path)
     if not path.is_file():
-        raise BmmalError(f"config file not found: {path}")
+        raise BmmalError(f"config file not found: {path.absolute()}")
     try:
-        return yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise BmmalError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return resolve_dataset_paths(data, path.absolute().parent)
+
+
+def resolve_dataset_paths(data: Any, folder: Path) -> Any:
+    """`data` (a run or benchmark config) with each dataset's relative `PATH_OPTIONS` joined to `folder`."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    if isinstance(data.get("dataset"), dict):
+        out["dataset"] = _dataset_paths(data["dataset"], folder)
+    if isinstance(data.get("datasets"), dict):
+        out["datasets"] = {k: _dataset_paths(v, folder) for k, v in data["datasets"].items()}
+    elif isinstance(data.get("datasets"), list):
+        out["datasets"] = [_dataset_paths(v, folder) for v in data["datasets"]]
+    return out
+
+
+def _dataset_paths(dataset: Any, folder: Path) -> Any:
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("options"), dict):
+        return dataset
+    options = _joined(dataset["options"], folder)
+    if isinstance(options.get("frozen"), dict):
+        options["frozen"] = _joined(options["frozen"], folder)
+    return {**dataset, "options": options}
+
+
+def _joined(options: dict, folder: Path) -> dict:
+    def join(value):
+        if not isinstance(value, str) or not value:
+            return value
+        expanded = Path(value).expanduser()
+        return value if expanded.is_absolute() else os.path.normpath(folder / expanded)
+
+    return {k: join(v) if k in PATH_OPTIONS else v for k, v in options.items()}
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Sequence
 
 from bmmal.data import MultimodalDataset
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 from bmmal.registry import Registry
 
 _LOADERS: dict[str, str] = {
@@ -41,7 +41,8 @@ def check_options(name: str, loader, options: dict) -> None:
     unknown = sorted(set(options) - set(parameters))
     if unknown:
         takes = sorted(set(parameters) - {"modalities", "seed"})
-        raise BmmalError(f"dataset {name!r} has no option {unknown[0]!r}; its options: {', '.join(takes) or 'none'}")
+        raise BmmalError(f"dataset {name!r}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], takes)}; "
+                         f"its options: {', '.join(takes) or 'none'}")
     missing = [p for p, spec in parameters.items()
                if spec.default is spec.empty and p not in options and p not in ("modalities", "seed")]
     if missing:
