@@ -8,7 +8,7 @@ from bmmal import strategies
 from bmmal.contribution import shapley
 from bmmal.outputs import PoolOutputs
 from bmmal.strategies.gradient_embedding import gradient_embedding, pseudo_label_residual
-from bmmal.strategies.kmeanspp import OuterProductEmbedding, kmeanspp_seeding
+from bmmal.strategies.kmeanspp import OuterProductEmbedding, kmeanspp_seeding, row_counters, row_uniforms
 from tests.conftest import random_embeddings
 
 
@@ -36,16 +36,18 @@ def materialised(outputs, rows, scales=None):
     return torch.cat(blocks, 1)
 
 
-def naive_kmeanspp(g, k, rng):
-    """k-means++ on materialised rows with the same sampling rule as the kernel."""
+def naive_kmeanspp(g, k, rng, ids):
+    """k-means++ on materialised rows with the kernel's sampling law (D^2 draw as an exponential race on
+    the counter-based uniforms of the pool row ids)."""
     d2_all = torch.cdist(g, g) ** 2
     chosen = [int(torch.argmax((g ** 2).sum(1)))]
     while len(chosen) < k:
         min_d2 = d2_all[:, chosen].min(1).values.numpy().copy()
         min_d2[min_d2 <= 1e-12] = 0
         min_d2[chosen] = 0
-        cumulative = np.cumsum(min_d2)
-        chosen.append(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")))
+        e = -np.log(row_uniforms(int(rng.integers(1 << 63)), row_counters(torch.as_tensor(ids))).numpy())
+        with np.errstate(divide="ignore"):
+            chosen.append(int(np.argmin(e / min_d2)))
     return np.array(chosen)
 
 
@@ -69,7 +71,7 @@ def test_selection_equals_naive_kmeanspp(name):
     rows = outputs.unlabeled_rows
     strategy = strategies.get(name)
     scales = strategy.modality_scales(outputs, rows) if name == "bmmal" else None
-    expected = rows[naive_kmeanspp(materialised(outputs, rows, scales), 12, np.random.default_rng(3))]
+    expected = rows[naive_kmeanspp(materialised(outputs, rows, scales), 12, np.random.default_rng(3), rows)]
     np.testing.assert_array_equal(strategy.select(outputs, 12, seed=3), expected)
 
 

@@ -5,6 +5,7 @@ Greedy k-center on the fused embedding (`embeddings`, concatenated), Euclidean, 
 rows as the initial centres; with nothing labelled, the first centre is drawn with the seed. Unlike
 the reference code, labelled and unlabelled rows are indexed consistently (its coreset indexed the
 unlabelled features with whole-pool positions). Scores: distance to the nearest labelled row.
+The distances run on the caller's per-modality blocks (no concatenated copy of the pool).
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ import numpy as np
 import torch
 
 from bmmal.strategies.base import Strategy
-from bmmal.strategies.fused import fused_rows
-from bmmal.strategies.kcenter import greedy_k_center, min_sq_distances
+from bmmal.strategies.kcenter import kcenter_loop, min_sq_distances
+from bmmal.strategies.kmeanspp import LocalParts, OuterProductEmbedding, PoolPart
 from bmmal.strategies.registry import register
+
+
+def labelled_blocks(outputs) -> list[torch.Tensor]:
+    """The labelled rows of each embedding block (the initial centres): a copy of L rows."""
+    index = torch.as_tensor(np.flatnonzero(outputs.labeled.cpu().numpy()), dtype=torch.long)
+    return [z[index.to(z.device)] for z in outputs.embeddings.values()]
 
 
 @register
@@ -23,17 +30,23 @@ class Coreset(Strategy):
     name = "coreset"
     needs = frozenset({"embeddings"})
     summary = "greedy k-center on the fused embedding (Sener & Savarese, ICLR 2018)"
+    seeding = "k-center"  # how `bmmal.distributed` runs it across shards
+
+    def embedding(self, outputs) -> OuterProductEmbedding:
+        """Plain rows (the fused embedding) of every row of `outputs`, as per-modality blocks."""
+        return OuterProductEmbedding(None, list(outputs.embeddings.values()))
 
     def _select(self, outputs, candidates, budget, rng):
-        labelled = np.flatnonzero(outputs.labeled.numpy())
-        x = fused_rows(outputs, candidates)
-        return candidates[greedy_k_center(x, budget, fused_rows(outputs, labelled), rng)]
+        part = PoolPart(self.embedding(outputs), eligible=~outputs.labeled)
+        if not outputs.labeled.any():
+            return kcenter_loop(LocalParts([part]), budget, first=int(candidates[rng.integers(len(candidates))]))
+        part.set_distances(min_sq_distances(list(outputs.embeddings.values()), labelled_blocks(outputs)))
+        return kcenter_loop(LocalParts([part]), budget)
 
     def scores(self, outputs):
         """Distance from each unlabelled row to its nearest labelled row (inf when none is labelled)."""
         out = np.full(len(outputs), np.nan)
         rows = outputs.unlabeled_rows
-        labelled = np.flatnonzero(outputs.labeled.numpy())
-        d2 = min_sq_distances(fused_rows(outputs, rows), fused_rows(outputs, labelled))
-        out[rows] = torch.sqrt(d2).numpy()
+        d2 = min_sq_distances(list(outputs.embeddings.values()), labelled_blocks(outputs))
+        out[rows] = torch.sqrt(d2).cpu().numpy()[rows]
         return out

@@ -16,19 +16,26 @@ def pseudo_label_residual(probs: torch.Tensor) -> torch.Tensor:
     return residual
 
 
+def pool_gradient_embedding(outputs: PoolOutputs, scales: torch.Tensor | None = None, precision: str = "fp32"
+                            ) -> OuterProductEmbedding:
+    """g = concat_m (a (x) s_m z_m) for every row of the pool, on the caller's embedding blocks as they are.
+
+    scales: [N, M], or None for all ones (BADGE). Nothing of size [N, D] is allocated in fp32 (the
+    reduced precisions store a rounded copy of the blocks); above the inputs: the [N, C] residual."""
+    embeddings = list(outputs.embeddings.values())
+    residual = pseudo_label_residual(outputs.probs.to(embeddings[0].device))
+    return OuterProductEmbedding(residual, embeddings, scales, precision)
+
+
 def gradient_embedding(outputs: PoolOutputs, rows: np.ndarray, scales: torch.Tensor | None = None
                        ) -> OuterProductEmbedding:
-    """g = concat_m (a (x) s_m z_m) for `rows`; scales [len(rows), M], or None for all ones (BADGE)."""
+    """g for `rows` only, with the scaled features gathered into one [len(rows), D] block (a copy).
+
+    scales: [len(rows), M] or None. For strategies that combine it with other row-gathered blocks;
+    BADGE and BMMAL use `pool_gradient_embedding`, which copies nothing."""
     embeddings = list(outputs.embeddings.values())
     index = torch.as_tensor(rows, dtype=torch.long, device=embeddings[0].device)
-    features = torch.empty(len(index), sum(z.shape[1] for z in embeddings), dtype=embeddings[0].dtype,
-                           device=embeddings[0].device)
-    start = 0  # filled one modality block at a time, scaled in place: one [N, D] copy at the peak
-    for m, z in enumerate(embeddings):
-        block = features[:, start:start + z.shape[1]]
-        block.copy_(z[index])
-        if scales is not None:
-            block.mul_(scales[:, m:m + 1].to(block))
-        start += z.shape[1]
+    features = torch.cat([z[index] if scales is None else z[index] * scales[:, m:m + 1].to(z)
+                          for m, z in enumerate(embeddings)], dim=1)
     residual = pseudo_label_residual(outputs.probs.to(features.device)[index])
     return OuterProductEmbedding(residual, features)

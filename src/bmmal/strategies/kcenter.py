@@ -2,48 +2,73 @@
 Convolutional Neural Networks: A Core-Set Approach", ICLR 2018).
 
 Starting from some centres, repeatedly add the point farthest from its nearest centre. Incremental:
-one running vector of squared distances to the nearest centre, updated with one matrix-vector
-product per new centre, so each step costs O(N D) time and O(N) extra memory. The distances to the
-initial centres are computed in blocks of at most `BLOCK_ELEMENTS` pairwise numbers.
+one running vector of squared distances to the nearest centre per part of the pool (see
+kmeanspp.PoolPart), updated with one matrix-vector product per modality block per new centre, so each
+step costs O(N D) time and O(N) extra memory, on the caller's blocks (no concatenated copy). The
+distances to the initial centres are computed in blocks of at most `BLOCK_ELEMENTS` pairwise numbers.
+`kcenter_loop` is the one routine for a pool in one process and for a pool in shards.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-BLOCK_ELEMENTS = 2 ** 23  # 32 MiB of float32 per block of pairwise distances
+from bmmal.strategies.kmeanspp import LocalParts, OuterProductEmbedding, Parts, PoolPart, owner
+
+BLOCK_ELEMENTS = 2 ** 23  # pairwise numbers per block (64 MiB in float64)
 
 
-def _sq_norms(x: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x, dim=1) ** 2
+def _blocks(x) -> list[torch.Tensor]:
+    return [x] if torch.is_tensor(x) else list(x)
 
 
-def _sq_distances(x: torch.Tensor, x_sq: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """[len(x), len(c)] squared distances via |x|^2 + |c|^2 - 2 x.c (one BLAS call), clipped at 0."""
-    return (x_sq[:, None] + _sq_norms(c)[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
+def _compute(t: torch.Tensor) -> torch.Tensor:
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def _sq_distances_to_row(x: torch.Tensor, x_sq: torch.Tensor, row: int) -> torch.Tensor:
-    """[len(x)] squared distances to x[row]: a single matrix-vector product, the cost of one step."""
-    return (x_sq + x_sq[row] - 2.0 * torch.mv(x, x[row])).clamp_min_(0.0)
+def _sq_norms(blocks: list[torch.Tensor]) -> torch.Tensor:
+    return sum((b.double() ** 2).sum(1) for b in blocks)
 
 
-def min_sq_distances(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """[len(x)] squared distance from each row of x to its nearest row of `centres` (inf if none)."""
-    x = x.float()
-    centres = centres.float()
-    x_sq = _sq_norms(x)
-    out = torch.full((len(x),), float("inf"))
-    if len(centres) == 0:
+def min_sq_distances(x, centres) -> torch.Tensor:
+    """[N] float64 squared distance from each row of x to its nearest row of `centres` (inf if none).
+
+    x and centres: one tensor or the same list of per-modality blocks (rows = concatenated blocks)."""
+    xs, cs = _blocks(x), [_compute(c) for c in _blocks(centres)]
+    n, n_centres = len(xs[0]), len(cs[0])
+    out = torch.full((n,), math.inf, dtype=torch.float64, device=xs[0].device)
+    if n_centres == 0 or n == 0:
         return out
-    cols = max(1, min(len(centres), BLOCK_ELEMENTS // max(1, len(x))))
+    c_sq = _sq_norms(cs)
+    cols = max(1, min(n_centres, BLOCK_ELEMENTS // max(1, n)))
     rows = max(1, BLOCK_ELEMENTS // cols)
-    for r in range(0, len(x), rows):
-        for c in range(0, len(centres), cols):
-            block = _sq_distances(x[r:r + rows], x_sq[r:r + rows], centres[c:c + cols]).min(1).values
-            out[r:r + rows] = torch.minimum(out[r:r + rows], block)
+    for r in range(0, n, rows):
+        xr = [_compute(b[r:r + rows]) for b in xs]
+        x_sq = _sq_norms(xr)
+        for c in range(0, n_centres, cols):
+            dot = sum((xb @ cb[c:c + cols].T.to(xb.dtype)).double() for xb, cb in zip(xr, cs))
+            d2 = (x_sq[:, None] + c_sq[None, c:c + cols]).sub_(dot, alpha=2.0).clamp_min_(0.0)
+            torch.minimum(out[r:r + rows], d2.min(1).values, out=out[r:r + rows])
     return out
+
+
+def kcenter_loop(parts: Parts, k: int, first: int | None = None) -> np.ndarray:
+    """Global indices of k distinct open rows chosen by greedy k-center over `parts`.
+
+    Either every part's distances were set from initial centres (`first` None), or `first` is the
+    first centre. Ties (e.g. duplicate points) go to the lowest global index."""
+    chosen: list[int] = []
+    proposal = (math.nan, first) if first is not None else min(parts.each("farthest"))
+    while len(chosen) < k:
+        if proposal[1] < 0:
+            raise ValueError(f"k-center: cannot choose {k} rows, only {len(chosen)} may be chosen")
+        chosen.append(proposal[1])
+        if len(chosen) < k:
+            proposal = min(parts.each("add_centre", parts.row(owner(parts, chosen[-1]), chosen[-1]), None))
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def greedy_k_center(x: torch.Tensor, k: int, centres: torch.Tensor | None, rng: np.random.Generator
@@ -56,19 +81,8 @@ def greedy_k_center(x: torch.Tensor, k: int, centres: torch.Tensor | None, rng: 
     n = len(x)
     if not 0 < k <= n:
         raise ValueError(f"cannot choose {k} rows out of {n}")
-    x = x.float().contiguous()
-    x_sq = _sq_norms(x)
-    chosen: list[int] = []
+    part = PoolPart(OuterProductEmbedding(None, _compute(x)))
     if centres is None or len(centres) == 0:
-        chosen.append(int(rng.integers(n)))
-        min_d2 = _sq_distances_to_row(x, x_sq, chosen[0])
-    else:
-        min_d2 = min_sq_distances(x, centres)
-    is_chosen = torch.zeros(n, dtype=torch.bool)
-    is_chosen[chosen] = True
-    while len(chosen) < k:
-        pick = int(torch.argmax(min_d2.masked_fill(is_chosen, -1.0)))
-        chosen.append(pick)
-        is_chosen[pick] = True
-        torch.minimum(min_d2, _sq_distances_to_row(x, x_sq, pick), out=min_d2)
-    return np.asarray(chosen, dtype=np.int64)
+        return kcenter_loop(LocalParts([part]), k, first=int(rng.integers(n)))
+    part.set_distances(min_sq_distances(x, centres))
+    return kcenter_loop(LocalParts([part]), k)

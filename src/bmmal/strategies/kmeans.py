@@ -36,7 +36,7 @@ def kmeanspp_init(x: torch.Tensor, k: int, sample_size: int, rng: np.random.Gene
     rows = x[torch.as_tensor(sample)]
     with warnings.catch_warnings():  # duplicates: the kernel fills up at random, which is fine for seeds
         warnings.simplefilter("ignore", RuntimeWarning)
-        seeds = kmeanspp_seeding(OuterProductEmbedding(torch.ones(len(rows), 1), rows), k, rng)
+        seeds = kmeanspp_seeding(OuterProductEmbedding(None, rows), k, rng)
     return rows[torch.as_tensor(seeds)].numpy()
 
 

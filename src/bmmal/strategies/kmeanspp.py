@@ -1,83 +1,338 @@
-"""k-means++ seeding on gradient embeddings in factored form.
+"""k-means++ seeding on gradient embeddings in factored form, on one pool or across the parts of one.
 
-A BADGE or BMMAL gradient embedding of row i is an outer product g_i = a_i (x) u_i (a_i: the
-residual p - onehot(y) over C classes; u_i: the concatenated, possibly scaled, modality embeddings).
-Then <g_i, g_j> = (a_i . a_j)(u_i . u_j), so squared distances to one chosen row cost one pass of
-O(N (C + D)) over the two factors, and the N x C*D matrix is never built.
+A BADGE or BMMAL gradient embedding of row i is g_i = concat_m (a_i (x) s_im z_im) (a_i: the residual
+p - onehot(y) over C classes; z_im: modality m's embedding; s_im: BMMAL's modality scale, 1 for BADGE).
+Then <g_i, g_j> = (a_i . a_j) sum_m s_im s_jm (z_im . z_jm), so the squared distances to one chosen row
+cost one pass over the original embedding blocks and the residual, O(N (C + D)), with the [N, M] scales
+applied to the M per-modality products: neither the N x C*D matrix nor a scaled [N, D] copy is built.
+
+The pool may be split into parts (contiguous row ranges: the whole pool in one process, or one shard
+per Ray worker in `bmmal.distributed`). `kmeanspp_loop` is the one sampling routine for both: each
+part keeps its rows' squared distance to the nearest chosen row and proposes one row per pick; the
+driver keeps the best proposal and sends that row's factors to every part. The D^2 draw is an
+exponential race: row i gets E_i = -log U_i, with U_i a counter-based uniform of (pick key, global row
+index), and the row with the smallest E_i / D^2_i wins, which is a draw with probability proportional
+to D^2_i. Because U_i depends only on the pick and the row's global index, not on how the pool is
+split, every split selects the same rows for the same seed.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from bmmal.strategies.precision import StoredFactor
+
 ZERO_DISTANCE_TOLERANCE = 1e-6  # relative to |g_i|^2 + |g_c|^2: below this, rounding, not distance
+NORM_BLOCK_ROWS = 4096  # rows per block of the float64 squared norms
 
 
-@dataclass
+@dataclass(frozen=True)
+class Row:
+    """What moves from the part that owns a chosen row to every part: its factors and squared norm."""
+
+    index: int  # global row index
+    residual: torch.Tensor | None  # [C], or None for plain rows (k-center: residual 1)
+    blocks: tuple[torch.Tensor, ...]  # [d_m] per modality, in storage precision
+    scales: tuple[float, ...] | None  # s_jm per modality, or None (all 1)
+    sq_norm: float
+
+
 class OuterProductEmbedding:
-    """Rows g_i = residual_i (x) features_i, kept as the two factors."""
+    """Rows g_i = residual_i (x) concat_m (scale_im features_im), kept as factors (see the module docstring).
 
-    residual: torch.Tensor  # [N, C]
-    features: torch.Tensor  # [N, D]
+    `features` is one [N, D] tensor or a sequence of per-modality blocks [N, d_m]; `residual` [N, C] may
+    be None (plain rows, as for k-center); `scales` [N, M] may be None (all 1). The factors are stored in
+    `precision` (see precision.py); squared norms and distances are float64.
+    """
+
+    def __init__(self, residual: torch.Tensor | None, features, scales: torch.Tensor | None = None,
+                 precision: str = "fp32"):
+        blocks = [features] if torch.is_tensor(features) else list(features)
+        self._residual = None if residual is None else StoredFactor(residual, precision)
+        self._blocks = [StoredFactor(z, precision) for z in blocks]
+        self.scales = None if scales is None else scales.to(device=blocks[0].device, dtype=torch.float32)
+        if self.scales is not None and self.scales.shape != (len(blocks[0]), len(blocks)):
+            raise ValueError(f"scales must be [{len(blocks[0])}, {len(blocks)}], got {tuple(self.scales.shape)}")
+        self._scale_columns = None if self.scales is None else [s.contiguous() for s in self.scales.T]
+        self.precision = precision
 
     def __len__(self) -> int:
-        return len(self.residual)
+        return len(self._blocks[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self._blocks[0].device
+
+    @property
+    def residual(self) -> torch.Tensor:
+        return self._residual.values
+
+    @property
+    def features(self) -> torch.Tensor:
+        """The feature factor as one [N, D] tensor, scaled (a copy unless there is one unscaled block)."""
+        if len(self._blocks) == 1 and self.scales is None:
+            return self._blocks[0].values
+        return torch.cat([self._blocks[m].rows(0, len(self)).to(self._blocks[m].dtype) * self._scale(m)
+                          for m in range(len(self._blocks))], dim=1)
+
+    def _scale(self, m: int, start: int = 0, stop: int | None = None):
+        return 1.0 if self.scales is None else self.scales[start:stop, m:m + 1]
 
     def sq_norms(self) -> torch.Tensor:
-        """|a_i|^2 |u_i|^2 in float64, a block of rows at a time (no float64 copy of the features)."""
-        features = torch.cat([(block.double() ** 2).sum(1) for block in self.features.split(4096)])
-        return (self.residual.double() ** 2).sum(1) * features
+        """|a_i|^2 sum_m s_im^2 |z_im|^2 in float64, a block of rows at a time (no float64 copy of a factor)."""
+        out = []
+        for start in range(0, len(self), NORM_BLOCK_ROWS):
+            stop = min(start + NORM_BLOCK_ROWS, len(self))
+            features = sum((block.rows(start, stop) ** 2).sum(1) * (
+                1.0 if self.scales is None else self.scales[start:stop, m].double() ** 2)
+                for m, block in enumerate(self._blocks))
+            if self._residual is not None:
+                features = features * (self._residual.rows(start, stop) ** 2).sum(1)
+            out.append(features)
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=self.device)
 
-    def sq_distances_to(self, row: int, sq_norms: torch.Tensor) -> torch.Tensor:
-        """[N] float64 squared distances from every row to row `row`."""
-        dot = (self.residual @ self.residual[row]).double() * (self.features @ self.features[row]).double()
-        bound = sq_norms + sq_norms[row]
-        d2 = bound - 2.0 * dot
-        return torch.where(d2 <= ZERO_DISTANCE_TOLERANCE * bound, torch.zeros_like(d2), d2)
+    def row(self, i: int, sq_norm: float, index: int | None = None) -> Row:
+        """Row i's factors (as stored), tagged with its global index (default: i)."""
+        return Row(index=i if index is None else index,
+                   residual=None if self._residual is None else self._residual.row(i),
+                   blocks=tuple(block.row(i) for block in self._blocks),
+                   scales=None if self.scales is None else tuple(float(s) for s in self.scales[i]),
+                   sq_norm=float(sq_norm))
+
+    def dots(self, row: Row) -> torch.Tensor:
+        """[N] float64 <g_i, g_row>: one product per factor block, float32 accumulation, float64 product."""
+        features = None
+        for m, (block, z) in enumerate(zip(self._blocks, row.blocks)):
+            product = block.dots(z)
+            if self.scales is not None:
+                product.mul_(self._scale_columns[m]).mul_(row.scales[m])
+            features = product if features is None else features.add_(product)
+        features = features.double()
+        if self._residual is not None:
+            features.mul_(self._residual.dots(row.residual))
+        return features
+
+    def sq_distances_to(self, row: int | Row, sq_norms: torch.Tensor) -> torch.Tensor:
+        """[N] float64 squared distances from every row to `row` (a position here, or a Row from anywhere)."""
+        if not isinstance(row, Row):
+            row = self.row(int(row), sq_norms[int(row)])
+        bound = sq_norms + row.sq_norm
+        d2 = torch.add(bound, self.dots(row), alpha=-2.0)
+        return d2.masked_fill_(d2 <= ZERO_DISTANCE_TOLERANCE * bound, 0.0)
 
     def materialize(self) -> torch.Tensor:
         """[N, C*D]; only for tests and for measuring the naive method."""
-        return (self.residual[:, :, None] * self.features[:, None, :]).reshape(len(self), -1)
+        features = self.features.double()
+        residual = torch.ones(len(self), 1, dtype=torch.float64) if self._residual is None else self.residual.double()
+        return (residual[:, :, None] * features[:, None, :]).reshape(len(self), -1)
+
+    def nbytes(self) -> int:
+        """Bytes of the stored factors (0 for factors that are the caller's own tensors)."""
+        return sum(f.nbytes() for f in [self._residual, *self._blocks] if f is not None and f.values is not None)
 
 
-def kmeanspp_seeding(embedding: OuterProductEmbedding, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions (into `embedding`) of k distinct rows chosen by k-means++ seeding.
+class Embedding(Protocol):
+    """What `kmeanspp_seeding` needs; `row` is optional (without it, a part cannot send rows elsewhere)."""
 
-    The first row is the one of largest norm (lowest position on ties); each next row is drawn with
-    probability proportional to its squared distance to the nearest chosen row. If every remaining
-    row is at distance 0, the rest are drawn uniformly at random, with a warning. Runs on the device
-    of the factors (CPU or CUDA); the random draws come from `rng` either way.
+    def __len__(self) -> int: ...
+    def sq_norms(self) -> torch.Tensor: ...
+    def sq_distances_to(self, row, sq_norms: torch.Tensor) -> torch.Tensor: ...
+
+
+# --- counter-based uniforms (SplitMix64, Steele, Lea & Flood, OOPSLA 2014), in int64 tensor arithmetic ---
+
+_GAMMA = 0x9E3779B97F4A7C15
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _signed(c: int) -> int:
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+def _shift_right(z: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def row_uniforms(key: int, counters: torch.Tensor) -> torch.Tensor:
+    """float64 uniforms in (0, 1], one per entry of `counters` (int64 (global_index + 1) * gamma, wrapping):
+    SplitMix64's output for the stream seeded with `key`, at those positions. Bitwise identical on every device."""
+    z = counters + _signed(key % (1 << 64))
+    z = (z ^ _shift_right(z, 30)) * _signed(_MIX1)
+    z = (z ^ _shift_right(z, 27)) * _signed(_MIX2)
+    z = z ^ _shift_right(z, 31)
+    return (_shift_right(z, 11) + 1).double() * 2.0 ** -53
+
+
+def row_counters(index: torch.Tensor) -> torch.Tensor:
+    """The SplitMix64 counters of global row indices: (index + 1) * gamma, wrapping in int64."""
+    return (index + 1) * _signed(_GAMMA)
+
+
+NO_PROPOSAL = (math.inf, -1)
+
+
+class PoolPart:
+    """One contiguous part of a pool (all of it, or one shard) during greedy seeding.
+
+    Holds the part's embedding, which rows may still be chosen (`open`: eligible and not chosen) and
+    each row's squared distance to the nearest chosen row (`min_d2`). Proposals are (score, global
+    index) pairs, lower is better, so the driver's choice is `min` over parts: ties go to the lowest
+    global index, whatever the split.
     """
-    n = len(embedding)
+
+    def __init__(self, embedding: Embedding, eligible: torch.Tensor | np.ndarray | None = None, offset: int = 0,
+                 row_ids: torch.Tensor | np.ndarray | None = None):
+        self.embedding = embedding
+        self.offset = int(offset)
+        self.sq_norms = embedding.sq_norms()
+        device = self.sq_norms.device
+        n = len(embedding)
+        if eligible is None:
+            self.open = torch.ones(n, dtype=torch.bool, device=device)
+        else:
+            self.open = torch.as_tensor(eligible).to(device=device, dtype=torch.bool).clone()
+        if len(self.open) != n:
+            raise ValueError(f"eligible has {len(self.open)} rows, the embedding {n}")
+        ids = (torch.arange(self.offset, self.offset + n, device=device) if row_ids is None
+               else torch.as_tensor(np.asarray(row_ids), dtype=torch.long).to(device))
+        self.counters = row_counters(ids)  # the draws of a row depend on its pool row id only
+        self.min_d2: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def open_count(self) -> int:
+        return int(self.open.sum())
+
+    def _best(self, scores: torch.Tensor) -> tuple[float, int]:
+        """The lowest finite score among open rows (first position on ties), or NO_PROPOSAL."""
+        scores = scores.masked_fill(~self.open, math.inf)
+        if len(scores) == 0:
+            return NO_PROPOSAL
+        i = int(torch.argmin(scores))
+        value = float(scores[i])
+        return (value, self.offset + i) if math.isfinite(value) else NO_PROPOSAL
+
+    def largest_norm(self) -> tuple[float, int]:
+        """Proposal for the first k-means++ pick: the open row of largest norm."""
+        return self._best(-self.sq_norms)
+
+    def farthest(self) -> tuple[float, int]:
+        """Proposal for a greedy k-center pick: the open row farthest from every chosen row."""
+        return NO_PROPOSAL if self.min_d2 is None else self._best(-self.min_d2)
+
+    def race(self, key: int) -> tuple[float, int]:
+        """Proposal for a k-means++ D^2 draw: the open row of least E_i / D^2_i (rows at distance 0 never win)."""
+        if self.min_d2 is None:
+            return NO_PROPOSAL
+        exponential = -torch.log(row_uniforms(key, self.counters))
+        return self._best(exponential / self.min_d2)  # x / 0 = inf: never chosen
+
+    def uniform_draws(self, key: int, count: int) -> list[tuple[float, int]]:
+        """The `count` open rows of smallest E_i (a uniform draw without replacement), as proposals."""
+        exponential = (-torch.log(row_uniforms(key, self.counters))).masked_fill(~self.open, math.inf)
+        count = min(count, self.open_count())
+        values, positions = torch.topk(exponential, count, largest=False, sorted=True)
+        return [(float(v), self.offset + int(i)) for v, i in zip(values, positions)]
+
+    def row(self, index: int) -> Row | int:
+        """The factors of global row `index` (or the position itself, for embeddings without `row`)."""
+        local = index - self.offset
+        if not hasattr(self.embedding, "row"):
+            return local
+        return self.embedding.row(local, self.sq_norms[local], index=index)
+
+    def add_centre(self, row: Row | int, key: int | None = None) -> tuple[float, int]:
+        """Take `row` as chosen: update the nearest distances, close the row if it is here, and return the
+        proposal for the next pick: the k-means++ race with `key`, or (key None) the farthest row."""
+        d2 = self.embedding.sq_distances_to(row, self.sq_norms)
+        self.min_d2 = d2 if self.min_d2 is None else torch.minimum(self.min_d2, d2, out=self.min_d2)
+        index = row.index if isinstance(row, Row) else row + self.offset
+        if 0 <= index - self.offset < len(self):
+            self.open[index - self.offset] = False
+            self.min_d2[index - self.offset] = 0.0
+        return self.farthest() if key is None else self.race(key)
+
+    def set_distances(self, min_d2: torch.Tensor) -> tuple[float, int]:
+        """Start from given nearest distances (k-center's initial centres); returns the farthest proposal."""
+        self.min_d2 = min_d2.to(device=self.open.device, dtype=torch.float64)
+        return self.farthest()
+
+
+class Parts(Protocol):
+    """The parts of a pool, wherever they live: `each` calls a method on every part and returns the
+    results in part order; `row` returns a handle on a row's factors that `each` can pass on."""
+
+    offsets: list[int]
+
+    def each(self, method: str, *args) -> list: ...
+    def row(self, part: int, index: int): ...
+
+
+class LocalParts:
+    """Parts held in this process."""
+
+    def __init__(self, parts: list[PoolPart]):
+        self.parts = parts
+        self.offsets = [p.offset for p in parts]
+
+    def each(self, method: str, *args) -> list:
+        return [getattr(p, method)(*args) for p in self.parts]
+
+    def row(self, part: int, index: int):
+        return self.parts[part].row(index)
+
+
+def owner(parts: Parts, index: int) -> int:
+    """The part that holds global row `index`."""
+    return bisect.bisect_right(parts.offsets, index) - 1
+
+
+def kmeanspp_loop(parts: Parts, k: int, rng: np.random.Generator, stacklevel: int = 2) -> np.ndarray:
+    """Global indices of k distinct open rows chosen by k-means++ seeding over `parts`.
+
+    The first row is the open row of largest norm (lowest index on ties); each next one is drawn with
+    probability proportional to its squared distance to the nearest chosen row (exponential race, one
+    64-bit key from `rng` per draw). If every open row is at distance 0, the rest are drawn uniformly
+    at random, with a warning.
+    """
+    value, first = min(parts.each("largest_norm"))
+    if first < 0:
+        raise ValueError("k-means++: no row may be chosen")
+    chosen = [first]
+    while len(chosen) < k:
+        key = int(rng.integers(1 << 63))
+        proposal = min(parts.each("add_centre", parts.row(owner(parts, chosen[-1]), chosen[-1]), key))
+        if proposal[1] < 0:
+            need = k - len(chosen)
+            draws = sorted(d for part in parts.each("uniform_draws", key, need) for d in part)[:need]
+            if len(draws) < need:
+                raise ValueError(f"k-means++: cannot choose {k} rows, only {len(chosen) + len(draws)} may be chosen")
+            warnings.warn(f"k-means++: all remaining rows are at distance 0 from the chosen ones; "
+                          f"{need} rows were drawn uniformly at random", RuntimeWarning, stacklevel=stacklevel + 1)
+            chosen.extend(i for _, i in draws)
+            break
+        chosen.append(proposal[1])
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def kmeanspp_seeding(embedding: Embedding, k: int, rng: np.random.Generator,
+                     eligible: torch.Tensor | np.ndarray | None = None,
+                     row_ids: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+    """Positions (into `embedding`) of k distinct rows chosen by k-means++ seeding (see `kmeanspp_loop`),
+    among the `eligible` rows (default: all). Runs on the device of the factors; the keys come from `rng`.
+
+    row_ids: the pool row of each position (increasing), when the embedding holds some rows of a pool:
+    the draws then equal those of the whole pool's embedding for the same seed (default: positions)."""
+    n = len(embedding) if eligible is None else int(torch.as_tensor(eligible).sum())
     if not 0 < k <= n:
         raise ValueError(f"cannot choose {k} rows out of {n}")
-    sq_norms = embedding.sq_norms()
-    first = int(torch.argmax(sq_norms))
-    chosen = [first]
-    is_chosen = torch.zeros(n, dtype=torch.bool, device=sq_norms.device)
-    is_chosen[first] = True
-    min_d2 = embedding.sq_distances_to(first, sq_norms)
-    min_d2[first] = 0.0
-    while len(chosen) < k:
-        cumulative = torch.cumsum(min_d2, 0)
-        total = float(cumulative[-1])
-        if not total > 0:
-            rest = torch.nonzero(~is_chosen).flatten().cpu().numpy()
-            extra = rng.choice(rest, size=k - len(chosen), replace=False)
-            warnings.warn(f"k-means++: all {len(rest)} remaining rows are at distance 0 from the chosen ones; "
-                          f"{len(extra)} rows were drawn uniformly at random", RuntimeWarning, stacklevel=3)
-            chosen.extend(int(i) for i in extra)
-            break
-        target = torch.tensor([rng.random() * total], dtype=cumulative.dtype, device=cumulative.device)
-        pick = min(int(torch.searchsorted(cumulative, target, right=True)), n - 1)
-        if is_chosen[pick] or min_d2[pick] <= 0:  # rounding at the very end of the cumulative sum
-            pick = int(torch.nonzero(min_d2 > 0).flatten()[-1])
-        chosen.append(pick)
-        is_chosen[pick] = True
-        torch.minimum(min_d2, embedding.sq_distances_to(pick, sq_norms), out=min_d2)
-        min_d2[is_chosen] = 0.0
-    return np.asarray(chosen, dtype=np.int64)
+    return kmeanspp_loop(LocalParts([PoolPart(embedding, eligible, row_ids=row_ids)]), k, rng, stacklevel=3)

@@ -89,7 +89,7 @@ class MultiheadBadge(Strategy):
         if missing:
             raise BmmalError(f"strategy 'multihead_badge' needs unimodal_probs for modality {sorted(missing)[0]!r}")
         embedding = multihead_gradient_embedding(outputs, candidates, self.unimodal_weight)
-        return candidates[kmeanspp_seeding(embedding, budget, rng)]
+        return candidates[kmeanspp_seeding(embedding, budget, rng, row_ids=candidates)]
 
     def __repr__(self) -> str:
         return f"MultiheadBadge(unimodal_weight={self.unimodal_weight})"
