@@ -18,7 +18,7 @@ import pytest
 
 from bmmal import features
 from bmmal.labelling.project import Project
-from bmmal.labelling.server import make_server, serve_in_thread, url_of
+from bmmal.labelling.server import LabelServer
 
 CLASSES = ("red", "green", "blue")
 WORDS = {"red": "cherry tomato brick", "green": "leaf grass lime", "blue": "sky ocean denim"}
@@ -131,22 +131,21 @@ def new_project(tmp_path: Path, n: int = 60, seeds_per_class: int = 2, **setting
 
 
 @contextmanager
-def running_server(project):
-    server = make_server(project, "127.0.0.1", 0)
-    thread = serve_in_thread(server)
+def running_server(project, host: str = "127.0.0.1", **options):
+    """The URL of a labelling server for `project` on a free port, running in a thread (options: LabelServer's)."""
+    server = LabelServer(project, host, 0, **options).start()
     try:
-        yield url_of(server)
+        yield server.url()
     finally:
         server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
-def call(base: str, path: str, body: dict | None = None, content_type: str = "application/json"):
+def call(base: str, path: str, body: dict | None = None, content_type: str = "application/json",
+         headers: dict | None = None):
     """(status, parsed JSON or raw bytes) of a GET (body None) or a JSON POST."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base.rstrip("/") + path, data=data,
-                                     headers={"Content-Type": content_type} if data is not None else {})
+    headers = {**({"Content-Type": content_type} if data is not None else {}), **(headers or {})}
+    request = urllib.request.Request(base.split("?")[0].rstrip("/") + path, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, raw, kind = response.status, response.read(), response.headers.get_content_type()

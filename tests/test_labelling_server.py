@@ -81,7 +81,8 @@ def test_answers_survive_a_killed_server(tmp_path):
         assert reply["sample"]["id"] == held
         _, reply = call(url, "/api/next", {"session": "b"})
         assert reply["sample"]["id"] not in answered + [held]
-        assert reply["progress"] == {"done": 3, "total": 6, "pending": 3, "labeled": 9}
+        assert reply["progress"] == {"done": 3, "total": 6, "pending": 3, "labeled": 9, "set_aside": 0,
+                                     "second_wanted": 0}
 
 
 def test_concurrent_labellers_get_disjoint_samples(tmp_path):

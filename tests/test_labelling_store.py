@@ -52,7 +52,7 @@ def test_answer_skip_and_undo(store):
     store.skip("a", "s1")
     assert store.claim("a", 60) == "s2"  # skipped samples are not shown to this session again ...
     assert store.claim("b", 60) == "s1"  # ... but stay pending for others
-    assert store.progress() == {"done": 1, "total": 6, "pending": 5, "labeled": 1}
+    assert store.progress() == {"done": 1, "total": 6, "pending": 5, "labeled": 1, "set_aside": 0, "second_wanted": 0}
 
     with pytest.raises(Conflict, match="someone else"):  # a's last action skipped s1, which b holds now
         store.undo("a", 60)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import quote
 from typing import Annotated
 
 import typer
@@ -47,7 +48,7 @@ def register(app: typer.Typer, console: Console) -> None:
         counts = project.counts()
         console.print(f"project {project.dir}: {counts['total']} samples, {counts['labeled']} seed labels, "
                       f"modalities {', '.join(project.modalities)}, classes {', '.join(project.classes)}")
-        console.print(f"next: bmmal query {project.dir} --budget N")
+        console.print(f"next: bmmal query {quote(str(project.dir))} --budget N", highlight=False, soft_wrap=True)
 
     @app.command("query")
     def query(
@@ -69,14 +70,18 @@ def register(app: typer.Typer, console: Console) -> None:
             console.print("no labels yet, so no model: the batch was chosen from the features alone")
         else:
             _print_model(console, result.model_info)
-        console.print(f"next: bmmal label {project.dir}   (or: bmmal export {project.dir} --format label-studio)")
+        where = quote(str(project.dir))
+        console.print(f"next: bmmal label {where}   (or: bmmal export {where} --format label-studio)", highlight=False,
+                      soft_wrap=True)
 
     @app.command("status")
     def status(directory: ProjectDir):
-        """Labelled, pending and unlabelled counts, the current model's metrics and modality balance."""
+        """Labelled, pending and unlabelled counts, samples set aside, labellers and their agreement, the
+        current model's metrics and modality balance."""
+        from bmmal.labelling.agreement import agreement
         from bmmal.labelling.project import Project
 
-        project = Project(directory)
+        project = Project(directory, read_only=True)
         counts = project.counts()
         table = Table(title=f"project {project.dir}", show_header=False)
         for key in ("labeled", "pending", "unlabeled", "total"):
@@ -87,6 +92,35 @@ def register(app: typer.Typer, console: Console) -> None:
             table.add_row("batches", f"{len(batches)} (last: {last['strategy']}, {last['done']}/{last['size']} "
                                      "labelled)")
         console.print(table)
+        aside = project.store.set_aside_items()
+        if aside:
+            console.print(f"{len(aside)} pending samples set aside (not shown to labellers until fixed; "
+                          "`bmmal label` checks them again at start):", highlight=False)
+            for sample_id, reason in list(aside.items())[:20]:
+                console.print(f"  {sample_id}: {reason}", highlight=False, soft_wrap=True)
+            if len(aside) > 20:
+                console.print(f"  ... and {len(aside) - 20} more")
+        people = project.store.labeller_counts()
+        if people:
+            who = Table(title="labellers", show_header=True)
+            who.add_column("labeller")
+            who.add_column("answers", justify="right")
+            who.add_column("second answers", justify="right")
+            for name, n in people.items():
+                who.add_row(name, str(n["answers"]), str(n["second"]))
+            console.print(who)
+        pairs = project.store.double_labelled()
+        wanted = project.store.progress()["second_wanted"]
+        if pairs or wanted:
+            a = agreement([(first, second) for _, first, second in pairs])
+            kappa = f"{a['kappa']:.3f}" if a["kappa"] is not None else "undefined (too few pairs or one class)"
+            agree = f"{a['agree']:.1%}" if a["agree"] is not None else "-"
+            console.print(f"double labelling: {a['n']} samples answered twice, {wanted} awaiting a second answer; "
+                          f"agreement {agree}, Cohen's kappa {kappa}", highlight=False)
+            disagreements = [(s, f, t) for s, f, t in pairs if f != t]
+            for sample_id, first, second in disagreements[:10]:
+                console.print(f"  {sample_id}: {first!r} then {second!r} (the first is kept; `bmmal import "
+                              "--overwrite` changes it)", highlight=False)
         info = project.model_info()
         if info is None:
             console.print("no model yet (one is trained by `bmmal query` once there are labels)")
@@ -96,26 +130,59 @@ def register(app: typer.Typer, console: Console) -> None:
     @app.command("label")
     def label(
         directory: ProjectDir,
-        host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this computer only)")]
+        host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1 or ::1: this computer only; "
+                                               "anything else needs the access tokens printed at start)")]
         = "127.0.0.1",
         port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: any free port)")] = 8765,
+        labeller: Annotated[list[str], typer.Option(help="a labeller's name (repeatable): each gets an access "
+                                                         "token of their own, and their answers carry the name")]
+        = [],  # noqa: B006
+        allow_host: Annotated[list[str], typer.Option(help="another name or address that browsers reach this "
+                                                           "server by (repeatable); the Host header is checked")]
+        = [],  # noqa: B006
+        double_label: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of the pending samples that a "
+                                                    "second named labeller answers too (agreement in status)")]
+        = 0.0,
     ):
         """Serve the labelling page for the pending samples; every answer is saved at once."""
         from bmmal.labelling.project import Project
-        from bmmal.labelling.server import make_server, url_of
 
+        try:
+            from bmmal.labelling.server import LabelServer
+        except ImportError as e:
+            raise BmmalError(f"bmmal label needs the web server packages ({e.name} is missing): "
+                             "pip install 'bmmal[label]'") from None
         project = Project(directory)
         if not project.store.pending():
-            raise BmmalError(f"{project.dir} has no pending samples; run `bmmal query {project.dir} --budget N` first")
-        server = make_server(project, host, port)
-        console.print(f"labelling {len(project.store.pending())} pending samples at {url_of(server)}  "
-                      "(Ctrl+C stops; answers are saved as they are given)")
+            raise BmmalError(f"{project.dir} has no pending samples; run `bmmal query {quote(str(project.dir))} "
+                             "--budget N` first")
+        names = tuple(dict.fromkeys(n.strip() for n in labeller if n.strip()))
+        if double_label:
+            marked = project.store.mark_double(double_label, f"{project.settings.seed}:double")
+            console.print(f"{marked} pending samples are to be answered by two labellers")
+        server = LabelServer(project, host, port, labellers=names, allow_hosts=tuple(allow_host))
+        restored = server.labelling.recheck_set_aside()
+        if restored:
+            console.print(f"{len(restored)} set-aside samples are whole again and will be served")
+        pending = len(project.store.pending())
+        if names:
+            console.print(f"labelling {pending} pending samples; one address per labeller (each holds the "
+                          "labeller's access token: hand it to that person only; it is printed only now):")
+            for name in names:
+                console.print(f"  {name}: {server.url(name)}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"labelling {pending} pending samples at {server.url()}", highlight=False, soft_wrap=True)
+            if server.access.tokens:
+                console.print("  (the address holds the access token, printed only now: share it with your "
+                              "labellers only)")
+        console.print("Ctrl+C stops; answers are saved as they are given")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            console.print("stopped; every answer given is saved")
+            pass
         finally:
-            server.server_close()
+            server.socket.close()
+        console.print("stopped; every answer given is saved")
 
     @app.command("export")
     def export(
@@ -134,7 +201,7 @@ def register(app: typer.Typer, console: Console) -> None:
 
         if format != "label-studio":
             raise BmmalError(f"unknown export format {format!r}; available: label-studio")
-        project = Project(directory)
+        project = Project(directory, read_only=True)
         out = out or project.dir / "export" / "label-studio-tasks.json"
         tasks, config, n = export_tasks(project, out, document_root, url_prefix)
         console.print(f"{n} tasks written to {tasks}; labelling config: {config}")

@@ -79,12 +79,16 @@ def parse_classes(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class Project:
     """An opened labelling project."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, read_only: bool = False):
+        """`read_only`: only look (status, export): the label store is opened without any write lock."""
         self.dir = Path(directory)
         if not (self.dir / PROJECT_FILE).is_file():
             raise BmmalError(f"{self.dir} is not a labelling project (no {PROJECT_FILE}); create one with `bmmal init`")
-        self.settings = Settings.from_json(read_json(self.dir / PROJECT_FILE), str(self.dir / PROJECT_FILE))
-        self.store = LabelStore(self.dir / DB_FILE)
+        try:
+            self.settings = Settings.from_json(read_json(self.dir / PROJECT_FILE), str(self.dir / PROJECT_FILE))
+        except (ValueError, KeyError, TypeError) as e:
+            raise BmmalError(f"{self.dir / PROJECT_FILE} is not a valid project file ({type(e).__name__}: {e})") from None
+        self.store = LabelStore(self.dir / DB_FILE, read_only=read_only)
 
     @classmethod
     def create(cls, directory: str | Path, manifest: str | Path, classes, modalities=None, seed: int = 0,

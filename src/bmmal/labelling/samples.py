@@ -11,6 +11,7 @@ from pathlib import Path
 from bmmal.datasets.encoded import check_modalities
 from bmmal.datasets.manifest import RESERVED, cell_input, read_rows
 from bmmal.errors import BmmalError
+from bmmal.features import kind_of_suffix
 
 
 class Samples:
@@ -53,6 +54,35 @@ class Samples:
         if kind == "text":
             raise BmmalError(f"modality {modality!r} holds text, not files")
         return item
+
+    def problem(self, sample_id: str) -> str | None:
+        """Why this sample cannot be shown (a file missing or unreadable, the id gone from the manifest), in
+        words fit for a labeller's screen (paths as the manifest writes them, never absolute); None if whole."""
+        if sample_id not in self.row_of:
+            return "it is no longer in the manifest"
+        for m in self.modalities:
+            cell = self.cells[m][self.row_of[sample_id]]
+            if not cell:
+                return f"its {m} is empty in the manifest"
+            kind = kind_of_suffix(Path(cell).suffix) if "\n" not in cell else None
+            if kind is None:
+                continue  # inline text
+            path = Path(cell).expanduser()
+            shown = path.name if path.is_absolute() else path.as_posix()
+            path = path if path.is_absolute() else self.root / path
+            if not path.is_file():
+                return f"its {m} file {shown} is missing"
+            try:
+                if kind == "text":
+                    path.read_text(encoding="utf-8")
+                else:
+                    with path.open("rb"):
+                        pass
+            except UnicodeDecodeError:
+                return f"its {m} file {shown} is not UTF-8 text"
+            except OSError as e:
+                return f"its {m} file {shown} cannot be read ({e.strerror or type(e).__name__})"
+        return None
 
     def text(self, sample_id: str, modality: str) -> str:
         """The text of a sample's text modality (inline, or the content of its .txt file)."""

@@ -1,241 +1,257 @@
-"""`bmmal label`: a small local web server for labelling the pending samples in a browser.
-
-Standard library only (`http.server.ThreadingHTTPServer`); every request opens its own SQLite
-connection, so answers from several browsers are serialised by the store and saved before the reply.
+"""`bmmal label`: the labelling page and its JSON API, a Starlette app served by uvicorn.
 
     GET  /                     the labelling page (static/index.html, app.js, app.css)
-    GET  /api/project          classes, modalities and their kinds
-    POST /api/next             {session}                        -> {sample, progress}
-    POST /api/answer           {session, labeller, id, label}   -> {sample, progress} (the next sample)
-    POST /api/skip             {session, id}                    -> {sample, progress}
-    POST /api/undo             {session}                        -> {sample, progress} (the undone sample)
-    POST /api/release          {session}                        -> {progress} (the page was closed)
-    GET  /media?id=ID&m=NAME   the file of one sample's modality
+    GET  /api/project          classes, modalities and their kinds, the labeller the token names
+    GET  /api/progress         labelled / total in the open batches
+    POST /api/next             {session, labeller?}                 -> {sample, progress, set_aside?}
+    POST /api/answer           {session, labeller?, id, label}      -> {sample, progress} (the next sample)
+    POST /api/skip             {session, id}                        -> {sample, progress}
+    POST /api/undo             {session}                            -> {sample, progress} (the undone sample)
+    POST /api/release          {session}                            -> {progress} (the page was closed)
+    GET  /media?id=ID&m=NAME   the file of one sample's modality (streamed, with HTTP ranges)
 
-Media are served only by (sample id, modality) lookup in the manifest, never by a path from the request.
-POST bodies must be `application/json`, which a cross-site form cannot send without the browser asking
-first (and this server answers no such request), so other web pages cannot label through a labeller's
-browser; on a loopback address, requests must also name the server by a loopback Host (against DNS
-rebinding).
+The store's work runs in Starlette's thread pool, one SQLite transaction per store call, committed
+before the reply. Every error is a JSON object `{"error": ...}` with a 4xx/5xx status, including the
+ones uvicorn answers itself (a malformed request line, a bad Content-Length): `_Protocol` below. POST
+bodies must be `application/json` (a cross-site form cannot send it without asking first, and this
+server answers no such request), at most 64 KiB, and arrive within `BODY_SECONDS`. A connection must
+send its request head within `idle_timeout` seconds of connecting or of its last response, so silent
+or slow clients do not pile up. Media are served only by (sample id, modality) lookup in the manifest,
+never by a path from the request. Access control and security headers: `access.py`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
-import re
+import socket
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import parse_qs, urlencode, urlsplit
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bmmal.errors import BmmalError
-from bmmal.labelling.store import Conflict
+from bmmal.labelling.access import Access, Guard
+from bmmal.labelling.api import BadRequest, LabellingApp, MediaMissing
+from bmmal.labelling.store import Conflict, StoreBusy, StoreUnreadable
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-STATIC = {"/": "index.html", "/static/app.js": "app.js", "/static/app.css": "app.css"}
-POST_ROUTES = {"/api/next": "next", "/api/answer": "answer", "/api/skip": "skip", "/api/undo": "undo",
-               "/api/release": "release"}  # path -> LabellingApp method
+STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+ACTIONS = ("next", "answer", "skip", "undo", "release")  # POST /api/<action> -> LabellingApp.<action>
 MAX_BODY = 64 * 1024
-MAX_TEXT = 200_000  # characters of a text file shown in the page
+BODY_SECONDS = 10.0  # a request body must arrive within this
+BACKLOG = 2048  # connections waiting to be accepted (the kernel caps it at net.core.somaxconn)
+log = logging.getLogger("bmmal.labelling")
 
 
-class BadRequest(BmmalError):
-    pass
+class RequestError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
-def _text(value, name: str, limit: int = 200) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise BadRequest(f"{name} must be a non-empty string of at most {limit} characters")
-    return value.strip()
-
-
-class LabellingApp:
-    """What the HTTP handler calls: JSON in, JSON out, over one project."""
-
-    def __init__(self, project):
-        self.project = project
-        self.store = project.store
-        self.samples = project.samples
-        self.ttl = project.settings.lease_seconds
-
-    def project_info(self) -> dict:
-        return {"name": self.project.dir.name, "classes": list(self.project.classes),
-                "modalities": [{"name": m, "kind": self.samples.kind(m)} for m in self.samples.modalities]}
-
-    def sample(self, sample_id: str | None) -> dict | None:
-        if sample_id is None:
-            return None
-        item = self.store.batch_item(sample_id)
-        fields = []
-        for m in self.samples.modalities:
-            kind = self.samples.kind(m)
-            field = {"name": m, "kind": kind}
-            if kind == "text":
-                field["text"] = self.samples.text(sample_id, m)[:MAX_TEXT]
-            else:
-                field["url"] = "/media?" + urlencode({"id": sample_id, "m": m})
-            fields.append(field)
-        prediction = item["prediction"] if item else None
-        return {"id": sample_id, "batch": item["batch"] if item else None, "fields": fields,
-                "prediction": {"label": prediction["label"], "score": prediction["score"]} if prediction else None}
-
-    def _reply(self, sample_id: str | None, **extra) -> dict:
-        return {"sample": self.sample(sample_id), "progress": self.store.progress(), **extra}
-
-    def next(self, body: dict) -> dict:
-        return self._reply(self.store.claim(_text(body.get("session"), "session"), self.ttl))
-
-    def answer(self, body: dict) -> dict:
-        session = _text(body.get("session"), "session")
-        label = body.get("label")
-        if label not in self.project.classes:
-            raise BadRequest(f"unknown class {label!r}")
-        labeller = body.get("labeller")
-        labeller = _text(labeller, "labeller") if labeller not in (None, "") else None
-        self.store.answer(session, _text(body.get("id"), "id", 1000), label, labeller)
-        return self._reply(self.store.claim(session, self.ttl))
-
-    def skip(self, body: dict) -> dict:
-        session = _text(body.get("session"), "session")
-        self.store.skip(session, _text(body.get("id"), "id", 1000))
-        return self._reply(self.store.claim(session, self.ttl))
-
-    def undo(self, body: dict) -> dict:
-        session = _text(body.get("session"), "session")
-        undone = self.store.undo(session, self.ttl)
-        if undone is None:
-            return self._reply(self.store.claim(session, self.ttl), message="nothing to undo")
-        return self._reply(undone)
-
-    def release(self, body: dict) -> dict:
-        self.store.release(_text(body.get("session"), "session"))
-        return {"progress": self.store.progress()}
-
-    def media(self, query: dict) -> tuple[bytes, str]:
-        sample_id, modality = query.get("id", [None])[0], query.get("m", [None])[0]
-        if sample_id not in self.samples.row_of or modality not in self.samples.modalities:
-            raise FileNotFoundError
-        if self.samples.kind(modality) == "text":
-            raise FileNotFoundError
-        path = self.samples.path(sample_id, modality)
-        return path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-class Handler(BaseHTTPRequestHandler):
-    app: LabellingApp  # set on the subclass made by `make_server`
-    server_version = "bmmal-label"
-    allowed_hosts: frozenset[str] | None = None  # Host headers accepted (None: any), see `make_server`
-
-    def _host_ok(self) -> bool:
-        if self.allowed_hosts is None or self.headers.get("Host", "").lower() in self.allowed_hosts:
-            return True
-        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unexpected Host header"})
-        return False
-
-    def log_message(self, format, *args):  # quiet: the terminal shows only the URL and errors
-        pass
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _send_media(self, body: bytes, content_type: str) -> None:
-        """The file, or the one byte range asked for (browsers seek audio with range requests)."""
-        match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
-        if not match or not any(match.groups()) or not body:
-            self._send(200, body, content_type, {"Accept-Ranges": "bytes"})
-            return
-        first, last = match.groups()
-        start = int(first) if first else max(len(body) - int(last), 0)
-        end = min(int(last), len(body) - 1) if first and last else len(body) - 1
-        if start > end or start >= len(body):
-            self._send(416, b"", content_type, {"Content-Range": f"bytes */{len(body)}"})
-            return
-        self._send(206, body[start:end + 1], content_type,
-                   {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(body)}"})
-
-    def _json(self, status: int, data: dict) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
-
-    def do_GET(self):
-        if not self._host_ok():
-            return
-        url = urlsplit(self.path)
-        if url.path in STATIC:
-            name = STATIC[url.path]
-            body = resources.files("bmmal.labelling").joinpath("static", name).read_bytes()
-            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            self._send(200, body, f"{kind}; charset=utf-8")
-        elif url.path == "/api/project":
-            self._json(200, self.app.project_info())
-        elif url.path == "/api/progress":
-            self._json(200, self.app.store.progress())
-        elif url.path == "/media":
-            try:
-                body, kind = self.app.media(parse_qs(url.query))
-            except (FileNotFoundError, IsADirectoryError):
-                self._json(404, {"error": "no such media"})
-                return
-            self._send_media(body, kind)
-        else:
-            self._json(404, {"error": f"no such page: {url.path}"})
-
-    def do_POST(self):
-        if not self._host_ok():
-            return
-        route = POST_ROUTES.get(urlsplit(self.path).path)
-        if route is None:
-            self._json(404, {"error": "no such endpoint"})
-            return
-        try:
-            if self.headers.get_content_type() != "application/json":
-                raise BadRequest("requests must be application/json")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise BadRequest("request too large")
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise BadRequest("request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise BadRequest("request body must be a JSON object")
-            self._json(200, getattr(self.app, route)(body))
-        except Conflict as e:
-            self._json(HTTPStatus.CONFLICT, {"error": str(e), "progress": self.app.store.progress()})
-        except BmmalError as e:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
-
-
-def make_server(project, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A server for `project` (port 0: any free port; the bound one is `server.server_address[1]`)."""
-    app = LabellingApp(project)
-    handler = type("BoundHandler", (Handler,), {"app": app})
+async def json_body(request: Request) -> dict:
+    """The request's JSON object, read in bounded memory and time."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError(400, "requests must be application/json")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise RequestError(413 if length.isdigit() else 400, f"the request body must be at most {MAX_BODY} bytes")
+    chunks, size = [], 0
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        with anyio.fail_after(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise RequestError(413, f"the request body must be at most {MAX_BODY} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(408, "the request body did not arrive in time") from None
+    try:
+        body = json.loads(b"".join(chunks) or b"{}")
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError(400, "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "request body must be a JSON object")
+    return body
+
+
+def error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status)
+
+
+def create_app(labelling: LabellingApp) -> Starlette:
+    """The Starlette app (without the access guard) over one project's `LabellingApp`."""
+    store = labelling.store
+
+    async def page(request: Request) -> Response:
+        body = resources.files("bmmal.labelling").joinpath("static", "index.html").read_bytes()
+        return Response(body, media_type="text/html; charset=utf-8")
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:
+            raise HTTPException(404, f"no such page: {request.url.path}")
+        body = resources.files("bmmal.labelling").joinpath("static", name).read_bytes()
+        return Response(body, media_type=f"{STATIC[name]}; charset=utf-8")
+
+    async def project_info(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(labelling.project_info, request.state.labeller))
+
+    async def progress(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(store.progress))
+
+    async def action(request: Request) -> Response:
+        name = request.path_params["action"]
+        if name not in ACTIONS:
+            raise HTTPException(404, "no such endpoint")
+        body = await json_body(request)
+        return JSONResponse(await run_in_threadpool(getattr(labelling, name), body, request.state.labeller))
+
+    async def media(request: Request) -> Response:
+        sample_id, modality = request.query_params.get("id"), request.query_params.get("m")
+        try:
+            path, kind = await run_in_threadpool(labelling.media, sample_id, modality)
+        except (FileNotFoundError, IsADirectoryError):
+            return error(404, "no such media")
+        except MediaMissing as e:
+            return error(404, str(e))
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=kind)  # streamed in 64 KiB chunks; Range requests answered
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "no such page"
+        return error(exc.status_code, message)
+
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return error(exc.status, str(exc))
+
+    async def bad_request(request: Request, exc: BmmalError) -> Response:
+        return error(400, str(exc))
+
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return error(409, str(exc), progress=await run_in_threadpool(store.progress))
+
+    async def busy(request: Request, exc: StoreBusy) -> Response:
+        return error(503, "the label database is busy (locked by another program); try again")
+
+    async def unreadable(request: Request, exc: StoreUnreadable) -> Response:
+        log.error("%s", exc)
+        return error(500, "the label database cannot be used; see the server's terminal")
+
+    async def server_error(request: Request, exc: Exception) -> Response:  # a bug: logged, still JSON
+        log.error("error while answering %s", request.url.path, exc_info=exc)
+        return error(500, "internal error; see the server's terminal")
+
+    routes = [Route("/", page), Route("/static/{name}", static), Route("/api/project", project_info),
+              Route("/api/progress", progress), Route("/api/{action}", action, methods=["POST"]),
+              Route("/media", media)]
+    handlers = {HTTPException: http_error, RequestError: request_error, BadRequest: bad_request, Conflict: conflict,
+                StoreBusy: busy, StoreUnreadable: unreadable, Exception: server_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with two changes: a request it cannot parse (a bad Content-Length, a
+    malformed request line, headers too large) gets a JSON 400 like every other error, and a connection
+    that does not send a complete request head within `timeout_keep_alive` seconds of connecting or of
+    its last response is closed (uvicorn itself only times out idle connections after a response)."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._await_request_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_request_head()
+
+    def _await_request_head(self) -> None:
+        waiting_for = self.cycle  # a new request head replaces the cycle
+
+        def close_if_silent() -> None:
+            if self.cycle is waiting_for and not self.transport.is_closing():
+                self.transport.close()
+
+        self.loop.call_later(self.timeout_keep_alive, close_if_silent)
+
+    def send_400_response(self, msg: str) -> None:
+        import h11
+
+        body = b'{"error": "malformed HTTP request (request line, headers or Content-Length)"}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+class LabelServer:
+    """The labelling server of one project, bound at construction (port 0: any free port, see `.port`).
+
+    `labellers` names one access token each; tokens are required beyond loopback and whenever labellers
+    are named. `url(labeller)` is the address to hand out (with the token, when there is one).
+    """
+
+    def __init__(self, project, host: str = "127.0.0.1", port: int = 0, labellers: tuple[str, ...] = (),
+                 allow_hosts: tuple[str, ...] = (), idle_timeout: float = 5.0, busy_timeout: float = 10.0,
+                 require_token: bool | None = None):
+        self.host = host
+        self.labelling = LabellingApp(project)
+        project.store.busy_timeout = busy_timeout  # a locked database answers 503 after this, not after 30 s
+        self.socket = _bind(host, port)
+        self.port = self.socket.getsockname()[1]
+        self.access = Access.for_bind(host, self.port, labellers, allow_hosts, require_token)
+        config = uvicorn.Config(Guard(create_app(self.labelling), self.access), http=_Protocol, lifespan="off",
+                                log_config=None, log_level="warning", access_log=False, server_header=False,
+                                backlog=BACKLOG, timeout_keep_alive=idle_timeout, timeout_graceful_shutdown=3)
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def url(self, labeller: str | None = None) -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        base = f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
+        token = next((t for t, name in self.access.tokens.items() if name == labeller), None)
+        return base + (f"?token={token}" if token else "")
+
+    def serve_forever(self) -> None:
+        """Serve until Ctrl+C (or `shutdown()` from another thread)."""
+        self.server.run(sockets=[self.socket])
+
+    def start(self) -> LabelServer:
+        """Serve in a background thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(target=self.serve_forever, name="bmmal-label", daemon=True)
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            self._thread.join(0.01)
+        return self
+
+    def shutdown(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self.socket.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)  # at once: connections made before uvicorn starts wait in the backlog
     except OSError as e:
+        sock.close()
         raise BmmalError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    server.daemon_threads = True
-    if host in LOOPBACK:  # only this computer's own names: a web page whose DNS name was rebound to
-        bound = server.server_address[1]  # 127.0.0.1 cannot talk to the server through the browser
-        handler.allowed_hosts = frozenset(f"{name}:{bound}" for name in ("127.0.0.1", "localhost", "[::1]"))
-    return server
+    return sock
 
-
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="bmmal-label", daemon=True)
-    thread.start()
-    return thread
-
-
-def url_of(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}/"
