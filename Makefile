@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned so that these machines install the CPU build from local disk.
 TORCH := torch==2.13.0
 # The demo needs the core only; the tests exercise every optional feature.
-EXTRAS := test,encoders,ray,label,media,text
+EXTRAS := test,encoders,ray,label,media,text,tensorboard,mlflow
 
 .PHONY: demo test install clean
 
