@@ -13,31 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bmmal import datasets
 from bmmal.config import RunConfig
-from bmmal.data import UNLABELED, MultimodalDataset
-from bmmal.errors import BmmalError
 from bmmal.metrics import evaluate
 from bmmal.pool import Pool
-from bmmal.resolve import resolve_strategy
+from bmmal.resolve import load_run_data, resolve_strategy
 from bmmal.rounds import RoundSettings, load_model, round_seed, run_round, train_model
 from bmmal.rundir import Round0Cache, RunDirectory
 from bmmal.tracking import tracked
-
-
-def load_checked(config: RunConfig) -> tuple[MultimodalDataset, MultimodalDataset]:
-    train, test = datasets.load(config.dataset.name, config.dataset.modalities, seed=config.seed,
-                                **config.dataset.options)
-    for split in (train, test):
-        if hasattr(split, "check_finite"):
-            split.check_finite()
-    if (np.asarray(train.labels) == UNLABELED).any():
-        raise BmmalError(f"dataset {config.dataset.name!r} has unlabeled training samples; the simulated "
-                         "oracle needs every label (use a labelling project for real annotation)")
-    if config.labels_needed() > len(train):
-        raise BmmalError(f"{config.rounds} rounds of {config.budget} after an initial {config.initial_budget} "
-                         f"need {config.labels_needed()} labels, but the training pool has {len(train)} samples")
-    return train, test
 
 
 def round_settings(config: RunConfig) -> RoundSettings:
@@ -55,7 +37,7 @@ class ActiveLearner:
         self.on_round = on_round or (lambda row: None)
         self.strategy = resolve_strategy(config.strategy, config.strategy_params)
         self.settings = round_settings(config)
-        self.train_set, self.test_set = load_checked(config)
+        self.train_set, self.test_set = load_run_data(config)
         self.pool = Pool(self.train_set.ids)
         self.history: list[dict] = []
         self.model = None

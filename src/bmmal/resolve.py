@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bmmal import config as cfg
 from bmmal.errors import BmmalError
 
@@ -84,3 +86,23 @@ def run_config(data: Any, source: str = "config") -> cfg.RunConfig:
 
 def load_run_config(path: str | Path) -> cfg.RunConfig:
     return check_run_config(cfg.load_run_config(path), str(path))
+
+
+def load_run_data(config: cfg.RunConfig):
+    """(train, test) of the config's dataset, checked for what a simulated run needs: finite features, every
+    training label known, and enough samples for the label schedule."""
+    from bmmal import datasets
+    from bmmal.data import UNLABELED
+
+    train, test = datasets.load(config.dataset.name, config.dataset.modalities, seed=config.seed,
+                                **config.dataset.options)
+    for split in (train, test):
+        if hasattr(split, "check_finite"):
+            split.check_finite()
+    if (np.asarray(train.labels) == UNLABELED).any():
+        raise BmmalError(f"dataset {config.dataset.name!r} has unlabeled training samples; the simulated "
+                         "oracle needs every label (use a labelling project for real annotation)")
+    if config.labels_needed() > len(train):
+        raise BmmalError(f"{config.rounds} rounds of {config.budget} after an initial {config.initial_budget} "
+                         f"need {config.labels_needed()} labels, but the training pool has {len(train)} samples")
+    return train, test

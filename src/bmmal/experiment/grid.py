@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from bmmal.config import DatasetConfig, RunConfig, Strict, load_yaml, parse_config
 from bmmal.errors import BmmalError
-from bmmal.resolve import check_run_config, check_strategy_names
+from bmmal.resolve import check_run_config, check_strategy_names, load_run_data
 
 DEFAULT_SETTING = "default"
 _RESERVED = {"dataset", "strategy", "seed"}  # set by the grid's own axes
@@ -166,13 +166,11 @@ def expand(config: BenchmarkConfig) -> list[Cell]:
 def check_cells(cells: list[Cell]) -> None:
     """What the names alone do not tell: that every dataset has the labels the rounds need (each distinct
     dataset is loaded once)."""
-    from bmmal.loop import load_checked
-
     sizes = {}
     for cell in cells:
         data_key = cell.config.dataset.model_dump_json()
         if data_key not in sizes:
-            train, _ = load_checked(cell.config.model_copy(update={"rounds": 0, "initial_budget": 1}))
+            train, _ = load_run_data(cell.config.model_copy(update={"rounds": 0, "initial_budget": 1}))
             sizes[data_key] = len(train)
         if cell.config.labels_needed() > sizes[data_key]:
             c = cell.config

@@ -6,7 +6,7 @@ Scores each unlabelled row by the mutual information between its label and the m
 estimated from T stochastic passes with dropout active (`mc_probs`, [T, N, C]):
     I = H[mean_t p_t] - mean_t H[p_t].
 Uses only `mc_probs`. Unlike the reference code, inference really enables dropout in every dropout
-layer of the model (`outputs.mc_dropout_probs`), so the passes differ and the scores are informative.
+layer of the model (`bmmal.inference.mc_dropout_probs`), so the passes differ and the scores are informative.
 """
 
 from __future__ import annotations
