@@ -1,7 +1,7 @@
 """Exact Shapley modality contributions and the BMMAL scaling factors derived from them.
 
 The players are the modalities; the value of a coalition S is the fused softmax with the embeddings
-of the modalities outside S replaced by zeros at the input of the fusion head (DESIGN section 5).
+of the modalities outside S replaced by zeros at the input of the fusion head (docs/method.md).
 """
 
 from __future__ import annotations

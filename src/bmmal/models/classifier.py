@@ -1,7 +1,7 @@
 """MultimodalClassifier: one encoder per modality, a fusion head, one unimodal head per modality.
 
 Fusion is linear in the modality embeddings for both kinds, which is what makes the last-layer
-gradient embedding a sum of per-modality outer products (DESIGN section 5):
+gradient embedding a sum of per-modality outer products (docs/method.md, "Why it scales"):
 - `concat`: fused logits = W [z_1; ...; z_M] + b  (the reference setting);
 - `sum`: fused logits = mean over m of the unimodal heads' logits (as the reference's `sum`), so the
   fused head shares its weights with the unimodal heads.
