@@ -15,7 +15,6 @@ BUILTINS = {
     "least_confidence": "bmmal.strategies.least_confidence:LeastConfidence",
     "margin": "bmmal.strategies.margin:Margin",
     "multihead_badge": "bmmal.strategies.multihead_badge:MultiheadBadge",
-    "multihead_badge": "bmmal.strategies.multihead_badge:MultiheadBadge",
     "random": "bmmal.strategies.random:RandomSampling",
     "uncertaingcn": "bmmal.strategies.gcn:UncertainGCN",
 }
