@@ -18,14 +18,22 @@ console = Console()
 
 
 def _strategy_list(value: str) -> list[str]:
-    from bmmal import strategies
+    from bmmal.resolve import check_strategy_names
 
-    names = [s.strip() for s in value.split(",") if s.strip()]
-    for name in names:
-        strategies.strategy_class(name)
-    if not names:
-        raise BmmalError("name at least one strategy")
-    return names
+    return check_strategy_names([s.strip() for s in value.split(",") if s.strip()])
+
+
+TRACK_HELP = "log every round to tensorboard and/or mlflow (comma-separated; sets tracking.to)"
+
+
+def _with_tracking(settings: dict, track: str | None) -> dict:
+    """Run settings with `tracking.to` set from --track; the config's other tracking settings are kept."""
+    if track is None:
+        return settings
+    from bmmal.tracking import parse_trackers
+
+    tracking = settings.get("tracking") if isinstance(settings.get("tracking"), dict) else {}
+    return {**settings, "tracking": {**tracking, "to": list(parse_trackers(track))}}
 
 
 @app.command()
@@ -53,9 +61,11 @@ def run(
                                                       "train.trainer_params are dropped when the name changes)")]
     = None,
     data_dir: Annotated[Path | None, typer.Option(help="dataset root on disk (sets dataset.options.root)")] = None,
+    track: Annotated[str | None, typer.Option(help=TRACK_HELP)] = None,
 ):
     """Run one active-learning experiment from a config file."""
-    from bmmal.config import load_yaml, parse_config
+    from bmmal.config import load_yaml
+    from bmmal.resolve import run_config
 
     data = load_yaml(config)
     if isinstance(data, dict):
@@ -68,7 +78,8 @@ def run(
             dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
             options = dataset.get("options") if isinstance(dataset.get("options"), dict) else {}
             data["dataset"] = {**dataset, "options": {**options, "root": str(data_dir)}}
-    cfg = parse_config(data, source=str(config))
+        data = _with_tracking(data, track)
+    cfg = run_config(data, source=str(config))
     trainer_part = "" if cfg.train.trainer == "joint" else f"-{cfg.train.trainer}"
     out = out or Path("runs") / f"{cfg.dataset.name}-{cfg.strategy}{trainer_part}-seed{cfg.seed}"
     _run_learner(lambda on_round: _new_learner(cfg, out, on_round), cfg.rounds)
@@ -77,12 +88,12 @@ def run(
 @app.command()
 def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory written by `bmmal run`")]):
     """Continue an interrupted run to the same result an uninterrupted one gives."""
-    from bmmal.config import load_run_config
     from bmmal.loop import ActiveLearner
+    from bmmal.resolve import check_run_config
+    from bmmal.rundir import RunDirectory
 
-    cfg = load_run_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
-    if cfg is None:
-        raise BmmalError(f"{run_dir} is not a run directory (no config.yaml)")
+    directory = RunDirectory(run_dir)
+    cfg = check_run_config(directory.config(), str(directory.path / directory.CONFIG))
     _run_learner(lambda on_round: ActiveLearner.resume(run_dir, on_round=on_round), cfg.rounds)
 
 
@@ -111,7 +122,7 @@ def _run_learner(make, rounds: int) -> None:
     with Steps(console, "rounds", rounds + 1, done=learner.completed_round + 1) as steps:
         learner.run()
     console.print(table)
-    console.print(f"run directory: {learner.run_dir}  (metrics.csv, state.json, config.yaml)")
+    console.print(f"run directory: {learner.run_dir.path}  (metrics.csv, state.json, config.yaml)")
 
 
 @app.command()
@@ -123,6 +134,7 @@ def benchmark(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray locally)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per cell (default cores / workers)")]
     = None,
+    track: Annotated[str | None, typer.Option(help=TRACK_HELP + " for every cell")] = None,
 ):
     """Run a grid of datasets x settings x strategies x seeds; finished cells are reused, interrupted ones resume."""
     from bmmal.experiment.executors import default_threads, make_executor
@@ -130,6 +142,7 @@ def benchmark(
     from bmmal.experiment.runner import run_benchmark
 
     cfg = load_benchmark_config(config)
+    cfg = cfg.model_copy(update={"base": _with_tracking(cfg.base, track)})
     threads = threads or default_threads(workers)
     run_benchmark(cfg, out or Path("benchmarks/runs") / cfg.name, make_executor(executor, workers, threads, address),
                   threads, console)

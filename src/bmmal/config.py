@@ -1,4 +1,7 @@
-"""Configuration of a run, validated by pydantic: unknown keys and wrong types are errors."""
+"""Configuration of a run, validated by pydantic: unknown keys, wrong types and out-of-range values are errors.
+
+Configs carry names (dataset, strategy, trainer, encoders); `bmmal.resolve` checks those against the registries.
+"""
 
 from __future__ import annotations
 
@@ -56,12 +59,22 @@ class TrainConfig(Strict):
     trainer: str = "joint"  # the per-batch step: a name from bmmal.trainers.available()
     trainer_params: dict[str, Any] = Field(default_factory=dict)  # that trainer's hyper-parameters
 
-    @model_validator(mode="after")
-    def _known_trainer(self):
-        from bmmal import trainers
 
-        trainers.get(self.trainer, **self.trainer_params)  # BmmalError (a ValueError) names the problem
-        return self
+class TrackingConfig(Strict):
+    """Where every round's metrics are logged besides metrics.csv (`bmmal.tracking`)."""
+
+    to: tuple[Literal["tensorboard", "mlflow"], ...] = ()
+    mlflow_uri: str | None = None  # default: the SQLite file mlflow.db in the run directory
+    experiment: str | None = None  # the MLflow experiment; default "bmmal"
+    run_name: str | None = None  # the MLflow run; default the run directory's name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_only(cls, value: Any) -> Any:
+        """`tracking: [tensorboard, mlflow]` (or "tensorboard,mlflow") is short for `tracking: {to: [...]}`."""
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return {"to": value} if isinstance(value, (list, tuple)) else value
 
 
 class RunConfig(Strict):
@@ -77,16 +90,7 @@ class RunConfig(Strict):
     mc_passes: PositiveInt = 10
     selection_stats: bool = True  # Shapley balance of each selected batch (costs one 2^M-coalition pass)
     eval_batch_size: PositiveInt = 1024
-
-    @model_validator(mode="after")
-    def _known_names(self):
-        from bmmal import datasets, strategies
-
-        if self.dataset.name not in datasets.available():
-            raise ValueError(f"unknown dataset {self.dataset.name!r}; available: {', '.join(datasets.available())}")
-        if self.strategy not in strategies.available():
-            raise ValueError(f"unknown strategy {self.strategy!r}; available: {', '.join(strategies.available())}")
-        return self
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)  # TensorBoard, MLflow
 
     def labels_needed(self) -> int:
         return self.initial_budget + self.rounds * self.budget

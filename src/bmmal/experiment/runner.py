@@ -18,14 +18,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bmmal.config import RunConfig, load_run_config
+from bmmal.config import RunConfig
 from bmmal.errors import BmmalError
-from bmmal.experiment.grid import BenchmarkConfig, Cell, plan
+from bmmal.experiment.grid import DEFAULT_SETTING, BenchmarkConfig, Cell, plan
 from bmmal.experiment.results import RESULTS_FILE, tidy
-from bmmal.loop import CONFIG_FILE, STATE_FILE, round0_key
-from bmmal.storage import atomic_write_text, read_json
+from bmmal.progress import Steps, schedule_in_words
+from bmmal.rundir import Round0Cache, RunDirectory
+from bmmal.storage import atomic_write_text
+from bmmal.tracking import tracked_cells
 
 BENCHMARK_FILE = "benchmark.yaml"
 ROUND0_DIR = "round0"
@@ -52,30 +53,25 @@ def run_task(task: Task) -> list[dict]:
     config = RunConfig.model_validate(task.config)
     if task.round0_only:
         cache = Path(task.round0_cache)
-        if (cache / round0_key(config) / "round0.json").is_file():
+        if Round0Cache(cache).holds(config):
             return []
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache, prefix=".scratch-") as scratch:
-            return ActiveLearner(config.model_copy(update={"rounds": 0}), Path(scratch) / "run",
-                                 round0_cache=cache).run()
+            untracked = config.tracking.model_copy(update={"to": ()})  # the cells log round 0, not this scratch run
+            round0 = config.model_copy(update={"rounds": 0, "tracking": untracked})
+            return ActiveLearner(round0, Path(scratch) / "run", round0_cache=cache).run()
     run_dir = Path(task.run_dir)
-    if (run_dir / CONFIG_FILE).is_file():
+    if RunDirectory(run_dir).holds_run():
         return ActiveLearner.resume(run_dir, round0_cache=task.round0_cache).run()
     return ActiveLearner(config, run_dir, round0_cache=task.round0_cache).run()
 
 
 def cell_status(cell: Cell, run_dir: Path) -> str:
     """'done', 'resume' or 'new'; refuses a run directory that holds a run with other settings."""
-    if not (run_dir / CONFIG_FILE).is_file():
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise BmmalError(f"{run_dir} is not empty and holds no run; remove it to rerun {cell.label}")
-        return "new"
-    if load_run_config(run_dir / CONFIG_FILE) != cell.config:
-        raise BmmalError(f"{run_dir} holds a run with other settings than {cell.label}; choose another --out")
-    state = run_dir / STATE_FILE
-    if state.is_file() and read_json(state)["completed_round"] >= cell.config.rounds:
-        return "done"
-    return "resume"
+    try:
+        return RunDirectory(run_dir).status(cell.config)
+    except BmmalError as e:
+        raise BmmalError(f"{e}; choose another --out or remove it to rerun {cell.label}") from None
 
 
 @dataclass
@@ -102,27 +98,22 @@ class BenchmarkRun:
         return pd.concat(frames, ignore_index=True)
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("done {task.completed} · running {task.fields[running]} · left {task.fields[left]}"),
-                    TimeElapsedColumn(), console=console, transient=True)
+def _run_all(executor, tasks: list[Task], console: Console, name: str, on_done) -> None:
+    """Run tasks; `on_done(index, result)` returns what finished and its accuracy, shown as progress."""
+    with Steps(console, name, len(tasks), workers=executor.workers) as steps:
+        for index, result in executor.map_unordered(run_task, tasks):
+            steps.step(*on_done(index, result))
 
 
-def _run_all(executor, tasks: list[Task], progress: Progress, name: str, on_done) -> None:
-    """Run tasks, keeping one progress line of done / running / left up to date."""
-    n = len(tasks)
-    line = progress.add_task(name, total=n, running=min(executor.workers, n), left=n)
-    for done, (index, result) in enumerate(executor.map_unordered(run_task, tasks), start=1):
-        on_done(index, result)
-        progress.update(line, completed=done, running=min(executor.workers, n - done),
-                        left=max(0, n - done - executor.workers))
+def _last_accuracy(history: list[dict]) -> float | None:
+    return history[-1]["accuracy_micro"] if history else None
 
 
 def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, executor, threads: int = 1,
                   console: Console | None = None) -> BenchmarkRun:
-    console = console or Console()
+    console = console or Console(quiet=True)  # a library call prints nothing unless given a console
     out_dir = Path(out_dir)
-    cells = plan(config)  # every cell validated before any work
+    cells = tracked_cells(plan(config), out_dir, config.name)  # every cell validated before any work
     status = {cell.key: cell_status(cell, out_dir / cell.path) for cell in cells}
     run = BenchmarkRun(out_dir, cells, status)
     atomic_write_text(out_dir / BENCHMARK_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -131,27 +122,37 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path, executor, thread
     n_done = len(cells) - len(todo)
     console.print(f"[bold]{config.name}[/]: {len(cells)} cells ({n_done} already done, "
                   f"{sum(status[c.key] == 'resume' for c in todo)} to resume) -> {out_dir}")
+    for schedule in dict.fromkeys(schedule_in_words(c.config.initial_budget, c.config.budget, c.config.rounds)
+                                  for c in cells):
+        console.print(f"label schedule: {schedule}", highlight=False)
 
     # Round 0 once per (dataset, settings, seed), before the cells, so no two workers train the same one.
     shared = {}
     for cell in todo:
         if status[cell.key] == "new":
-            shared.setdefault(round0_key(cell.config), cell)
+            shared.setdefault(Round0Cache.key(cell.config), cell)
+    round0_cells = [c for c in shared.values() if not Round0Cache(cache).holds(c.config)]
     round0_tasks = [Task(c.config.model_dump(mode="json"), "", str(cache), threads, round0_only=True)
-                    for key, c in shared.items() if not (cache / key / "round0.json").is_file()]
+                    for c in round0_cells]
     cell_tasks = [Task(c.config.model_dump(mode="json"), str(out_dir / c.path), str(cache), threads) for c in todo]
+
+    def round0_done(index, history):
+        cell = round0_cells[index]
+        setting = "" if cell.setting == DEFAULT_SETTING else f" [{cell.setting}]"
+        return f"{cell.dataset}{setting} seed {cell.seed}", _last_accuracy(history)
 
     def finished(index, history):
         run.histories[todo[index].key] = history
+        return todo[index].label, _last_accuracy(history)
 
-    with executor, _progress(console) as progress:
+    with executor:
         if round0_tasks:
-            _run_all(executor, round0_tasks, progress, "round 0", lambda i, h: None)
+            _run_all(executor, round0_tasks, console, "round 0", round0_done)
         if cell_tasks:
-            _run_all(executor, cell_tasks, progress, "cells", finished)
+            _run_all(executor, cell_tasks, console, "cells", finished)
     for cell in cells:
         if cell.key not in run.histories:
-            run.histories[cell.key] = read_json(out_dir / cell.path / STATE_FILE)["history"]
+            run.histories[cell.key] = RunDirectory(out_dir / cell.path).history()
     atomic_write_text(out_dir / RESULTS_FILE, tidy(run.wide()).to_csv(index=False))
     console.print(f"{len(todo)} cells run, {n_done} reused; results: {out_dir / RESULTS_FILE}")
     return run
