@@ -110,3 +110,42 @@ def test_cli_import_lists_reasons_and_exits_2(project, tmp_path, capsys):
     path.write_text("id,label\ns010,blue\n")
     assert main(["import", str(project.dir), str(path)]) == 0
     assert "labels imported: 1 new or changed" in capsys.readouterr().out
+
+
+def test_encodings_boms_and_malformed_entries_go_to_the_report(project, tmp_path):
+    before = project.store.labels()
+    utf16 = tmp_path / "utf16.csv"  # UTF-16 with its BOM (what some spreadsheet programs save): accepted
+    utf16.write_text("id,label\ns010,blue\n", encoding="utf-16")
+    assert import_labels(project, utf16).applied == 1
+    bom_json = tmp_path / "bom.json"  # a BOM before JSON is accepted like one before CSV
+    bom_json.write_bytes(b"\xef\xbb\xbf" + json.dumps([ls_task("s011", ["red"])]).encode())
+    assert import_labels(project, bom_json).applied == 1
+    bom_csv = tmp_path / "bom.csv"
+    bom_csv.write_bytes(b"\xef\xbb\xbfid,label\ns012,green\n")
+    assert import_labels(project, bom_csv).applied == 1
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("id,label\ns013,red\ns014,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ImportRejected) as caught:
+        import_labels(project, latin1)
+    assert caught.value.report.problems == ["line 3: the file is not utf-8 text (byte 0xe9); save it as UTF-8"]
+
+    cells = tmp_path / "cells.csv"
+    cells.write_text("id,label\ns013,red,extra\ns014\ns015,blue\n")
+    with pytest.raises(ImportRejected) as caught:
+        import_labels(project, cells)
+    assert caught.value.report.problems == ["line 2: 3 cells, the header has 2", "line 3: 1 cells, the header has 2"]
+
+    studio = tmp_path / "studio.json"
+    bad = ls_task("s016", ["red"])
+    bad["annotations"][0]["result"][0]["value"] = "circle"  # a value that is not an object
+    worse = ls_task("s017", ["red"])
+    worse["annotations"][0]["result"][0]["value"] = {"choices": "red"}  # choices not a list
+    studio.write_text(json.dumps([bad, worse, {"data": {"id": "s018"}, "annotations": "none"}]))
+    with pytest.raises(ImportRejected) as caught:
+        import_labels(project, studio)
+    text = "\n".join(caught.value.report.problems)
+    assert 'task 1 (s016), annotation 1: value must be {"choices": [CLASS]}, got "circle"' in text
+    assert "task 2 (s017), annotation 1: value must be" in text and "task 3 (s018): annotations is not a list" in text
+    assert {k: v for k, v in project.store.labels().items() if k not in before} == {
+        "s010": "blue", "s011": "red", "s012": "green"}  # only the three good files were applied

@@ -9,6 +9,7 @@ written in one transaction.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,25 +52,53 @@ class ImportRejected(BmmalError):
         return listed + more
 
 
+def read_text(path: Path) -> tuple[str | None, str | None]:
+    """(text, problem): UTF-8 with or without a BOM, or UTF-16 with its BOM; anything else is a problem that
+    names where decoding failed (a latin-1 file, say), for the import's report."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return raw.decode(encoding), None
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        return None, (f"line {line}: the file is not {encoding.replace('-sig', '')} text (byte {raw[e.start]:#04x}); "
+                      "save it as UTF-8")
+
+
 def read_csv(path: Path) -> tuple[list[Answer], int, list[str]]:
     """(answers, rows without a label, problems) from a CSV with a header that names `id` and `label`."""
+    text, problem = read_text(path)
+    if problem:
+        return [], 0, [problem]
     problems: list[str] = []
     answers: list[Answer] = []
     unanswered = 0
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if "id" not in header or "label" not in header:
-            raise BmmalError(f"{path}: the CSV header must name the columns 'id' and 'label' (found: "
-                             f"{', '.join(header) or 'nothing'})")
-        for line, row in enumerate(reader, start=2):
-            sample_id, label = (row.get("id") or "").strip(), (row.get("label") or "").strip()
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(rows, [])]
+    if "id" not in header or "label" not in header:
+        raise BmmalError(f"{path}: the CSV header must name the columns 'id' and 'label' (found: "
+                         f"{', '.join(header) or 'nothing'})")
+    try:
+        for row in rows:
+            line = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                problems.append(f"line {line}: {len(row)} cells, the header has {len(header)}")
+                continue
+            cells = dict(zip(header, row))
+            sample_id, label = cells["id"].strip(), cells["label"].strip()
             if not sample_id:
                 problems.append(f"line {line}: empty id")
             elif not label:
                 unanswered += 1
             else:
                 answers.append(Answer(sample_id, label, f"line {line}"))
+    except csv.Error as e:
+        problems.append(f"line {rows.line_num}: not valid CSV ({e})")
     return answers, unanswered, problems
 
 

@@ -92,11 +92,14 @@ def export_tasks(project, out: str | Path, document_root: str | Path | None = No
 
 def read_export(path: Path):
     """(answers, tasks without an answer, problems) from a Label Studio JSON export."""
-    from bmmal.labelling.importing import Answer
+    from bmmal.labelling.importing import Answer, read_text
 
+    text, problem = read_text(path)
+    if problem:
+        return [], 0, [problem]
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as e:
         raise BmmalError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(tasks, list):
         raise BmmalError(f"{path}: a Label Studio export is a JSON list of tasks, got {type(tasks).__name__}")
@@ -110,17 +113,30 @@ def read_export(path: Path):
         sample_id = str(data["id"])
         where = f"task {n} ({sample_id})"
         found = 0
-        for k, annotation in enumerate(t.get("annotations") or [], start=1):
+        annotations = t.get("annotations") or []
+        if not isinstance(annotations, list):
+            problems.append(f"{where}: annotations is not a list")
+            continue
+        for k, annotation in enumerate(annotations, start=1):
             if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
                 continue
-            for result in annotation.get("result") or []:
+            results = annotation.get("result") or []
+            if not isinstance(results, list):
+                problems.append(f"{where}, annotation {k}: result is not a list")
+                continue
+            for result in results:
                 if not isinstance(result, dict) or result.get("type") != "choices":
                     continue
-                choices = (result.get("value") or {}).get("choices") or []
+                value = result.get("value")
+                choices = value.get("choices") if isinstance(value, dict) else None
+                if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                    problems.append(f"{where}, annotation {k}: value must be {{\"choices\": [CLASS]}}, got "
+                                    f"{json.dumps(value)[:80]}")
+                    continue
                 if len(choices) != 1:
                     problems.append(f"{where}, annotation {k}: {len(choices)} choices, expected exactly one class")
                     continue
-                answers.append(Answer(sample_id, str(choices[0]), f"{where}, annotation {k}"))
+                answers.append(Answer(sample_id, choices[0], f"{where}, annotation {k}"))
                 found += 1
         unanswered += found == 0
     return answers, unanswered, problems
