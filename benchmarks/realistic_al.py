@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from scipy.stats import wilcoxon
 
 from bmmal import strategies
+from bmmal.experiment import analysis
 from bmmal.resolve import load_run_config
 from bmmal.loop import ActiveLearner
 from bmmal.rundir import RunDirectory
@@ -86,21 +86,22 @@ def summary(table: pd.DataFrame) -> str:
         cells += [f"{part[c].mean():.2f}" for c in shares]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
 
-    lines += ["", (f"Weakest modality at round 0: {weakest}. Paired difference bmmal − baseline over seeds "
-                   "(mean over rounds 1..last, percentage points; seeds where bmmal is ahead; two-sided Wilcoxon "
-                   "signed-rank p over seeds):"), ""]
+    lines += ["", (f"Weakest modality at round 0: {weakest}. Paired AULC difference bmmal − baseline over seeds "
+                   "(AULC as in docs/reports.md, over every round; percentage points; seeds where bmmal is ahead; "
+                   "two-sided Wilcoxon signed-rank p over seeds):"), ""]
     lines.append(f"| baseline | fused | {weakest} |")
     lines.append("|---|---|---|")
-    later = table[table["round"] > 0].set_index(["strategy", "seed", "round"])
+    aulcs = {column: analysis.aulc_per_seed(table, column).pivot(index="seed", columns="strategy", values="aulc")
+             for column in ("accuracy_micro", f"unimodal_accuracy_micro:{weakest}")}
     for s in strategy_order:
         if s == "bmmal" or "bmmal" not in strategy_order:
             continue
         cells = []
-        for column in ("accuracy_micro", f"unimodal_accuracy_micro:{weakest}"):
-            diff = (later.loc["bmmal"][column] - later.loc[s][column]).groupby(level="seed").mean() * 100
-            p = wilcoxon(diff).pvalue if len(diff) > 1 and diff.abs().sum() > 0 else float("nan")
-            cells.append(f"{diff.mean():+.2f} ({int((diff > 0).sum())}/{len(diff)}, p={p:.2f})")
+        for per_seed in aulcs.values():
+            p = analysis.paired(per_seed["bmmal"] * 100, per_seed[s] * 100)
+            cells.append(f"{p.mean_diff:+.2f} ({p.wins}/{p.n}, p={p.p_value:.2f})")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    later = table[table["round"] > 0].set_index(["strategy", "seed", "round"])
     if f"selected_contribution:{weakest}" in table:
         lines += ["", (f"What each strategy selected (rounds 1..last, mean over rounds and seeds): the {weakest} "
                        f"modality's Shapley share in the selected samples, and how often {weakest} is the dominant "

@@ -117,3 +117,34 @@ def test_tidy_round_trip():
     back = wide(long).set_index(["strategy", "seed", "round"]).sort_index()
     orig = frame.set_index(["strategy", "seed", "round"]).sort_index()
     assert np.allclose(back["accuracy_micro"], orig["accuracy_micro"])
+
+
+def test_every_aulc_in_bmmal_is_analysis_aulc(monkeypatch):
+    """One AULC definition: the report, the factorial, the demo summary and the realistic benchmark script all
+    call `analysis.aulc` (replaced here by a marker: 1000 + points on the curve + 10 x their mean)."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+    from rich.console import Console
+
+    from bmmal import demo
+    from bmmal.experiment import factorial, report
+
+    monkeypatch.setattr(analysis, "aulc", lambda x, y: 1000.0 + len(x) + 10 * float(np.mean(y)))
+    rows = [{"dataset": "d", "setting": f"trainer={t}", "strategy": s, "seed": seed, "round": r, "n_labeled": 10 + 10 * r,
+             "accuracy_micro": 0.5 if s == "badge" else 0.6, "accuracy_macro": 0.5, "unimodal_accuracy_micro:a": 0.5,
+             "unimodal_accuracy_micro:b": 0.4, "contribution:a": 0.6, "contribution:b": 0.4, "query_seconds": 0.0}
+            for t in ("joint",) for s in ("badge", "bmmal") for seed in (0, 1) for r in range(3)]
+    frame = pd.DataFrame(rows)
+    assert sorted(set(analysis.aulc_per_seed(frame, "accuracy_micro")["aulc"])) == [1008.0, 1009.0]
+    assert sorted(set(factorial.factorial_table(factorial.with_trainer(frame))["mean"])) == [1008.0, 1009.0]
+    assert "1009.000 ± 0.000" in "\n".join(report.aulc_section(frame, ["badge", "bmmal"]))
+    out = Console(file=__import__("io").StringIO(), width=200)
+    demo.print_tables(frame.assign(**{"unimodal_accuracy_micro:mor": 0.5, "contribution:mor": 0.5}), out)
+    assert "1009.000" in out.file.getvalue()
+    spec = importlib.util.spec_from_file_location(
+        "realistic_al", Path(__file__).parents[1] / "benchmarks" / "realistic_al.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert "| badge | +100.00 (2/2, p=0.50) |" in script.summary(frame.drop(columns=["dataset", "setting"]))

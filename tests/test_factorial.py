@@ -85,6 +85,8 @@ def test_factorial_grid_shares_round0_per_seed_and_trainer(local_run):
     report = write_report(local_run).read_text()
     assert "query x trainer factorial" in report and "badge + joint" in report
     assert "Modality balance per round, per trainer" in report
+    assert "](figures/syn-factorial-difference.png)" in report
+    assert (local_run / "figures" / "syn-factorial-difference.png").stat().st_size > 5000
 
 
 @pytest.mark.slow
@@ -93,3 +95,28 @@ def test_factorial_is_identical_through_ray(local_run, tmp_path):
     runner.run_benchmark(BenchmarkConfig.model_validate(CONFIG), tmp_path, RayExecutor(workers=1, threads=1),
                          threads=1)
     pd.testing.assert_frame_equal(_factorial(tmp_path), _factorial(local_run))
+
+
+def test_difference_figure_marks_the_reference_and_significance(tmp_path, monkeypatch):
+    from bmmal.experiment import plots
+
+    drawn = {}
+    real = plots.difference_grid
+
+    def spy(diff, p, reference, path, title, alpha=0.05):
+        drawn.update(diff=diff, p=p, reference=reference)
+        return real(diff, p, reference, path, title, alpha)
+
+    monkeypatch.setattr(plots, "difference_grid", spy)
+    png = factorial.difference_figure(_frame(), tmp_path / "f.png", "d")
+    assert png.stat().st_size > 5000
+    assert drawn["reference"] == ("badge", "joint")
+    assert list(drawn["diff"].index) == ["badge", "bmmal"] and list(drawn["diff"].columns) == ["joint", "ogm_ge"]
+    assert drawn["diff"].loc["bmmal", "ogm_ge"] == pytest.approx(np.mean([0.8, 0.5, 0.7]) - 0.6)
+    assert np.isnan(drawn["diff"].loc["badge", "joint"])
+    lines = factorial.sections(_frame().drop(columns=["trainer", "rest"]).assign(
+        **{f"unimodal_accuracy_micro:{m}": 0.5 for m in "ab"}, **{f"contribution:{m}": 0.5 for m in "ab"}),
+        pd.DataFrame({"dataset": ["d", "d"], "metric": ["unimodal_accuracy_micro:a", "unimodal_accuracy_micro:b"]}),
+        run_dir=tmp_path)
+    assert "![paired AULC difference against badge + joint](figures/d-factorial-difference.png)" in lines
+    assert (tmp_path / "figures" / "d-factorial-difference.png").is_file()

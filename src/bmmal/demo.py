@@ -9,6 +9,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from bmmal.experiment import analysis
 from bmmal.experiment.executors import LocalExecutor
 from bmmal.experiment.grid import BenchmarkConfig
 from bmmal.experiment.plots import learning_curves
@@ -61,12 +62,13 @@ def print_tables(results: pd.DataFrame, console: Console) -> None:
         table.add_row(str(n), *cells)
     console.print(table)
     summary = Table(title="summary (mean over seeds)")
-    for column in ("strategy", "mean acc", "final micro", "final macro", f"{weak} head", f"{weak} share", "query s"):
+    for column in ("strategy", "AULC", "final micro", "final macro", f"{weak} head", f"{weak} share", "query s"):
         summary.add_column(column, justify="right")
     last = results[results["round"] == results["round"].max()].groupby("strategy")
+    aulc = analysis.aulc_per_seed(results, "accuracy_micro").groupby("strategy")["aulc"].mean()
     for s in strategies:
         part = results[results["strategy"] == s]
-        summary.add_row(s, f"{part['accuracy_micro'].mean():.3f}", f"{last['accuracy_micro'].mean()[s]:.3f}",
+        summary.add_row(s, f"{aulc[s]:.3f}", f"{last['accuracy_micro'].mean()[s]:.3f}",
                         f"{last['accuracy_macro'].mean()[s]:.3f}",
                         f"{last[f'unimodal_accuracy_micro:{weak}'].mean()[s]:.3f}",
                         f"{last[f'contribution:{weak}'].mean()[s]:.3f}",

@@ -6,23 +6,29 @@ recall (the reference code's "Top-1" is this macro one).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from bmmal.contribution import contribution_shares
 from bmmal.inference import pool_outputs
 
 
 def accuracy_micro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else float("nan")
+    """Fraction of correct predictions (scikit-learn's accuracy_score); NaN without samples."""
+    return float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan")
 
 
 def accuracy_macro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean over the classes present in y_true of the per-class recall."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    classes = np.unique(y_true)
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes])) if len(classes) else float("nan")
+    """Mean over the classes present in y_true of the per-class recall (scikit-learn's balanced_accuracy_score);
+    NaN without samples."""
+    if not len(y_true):
+        return float("nan")
+    with warnings.catch_warnings():  # a predicted class absent from y_true has no recall: it is left out
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(y_true, y_pred))
 
 
 def f1_macro(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -6,6 +6,7 @@ with n_labeled and one column per metric (see `results.wide`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,8 @@ from scipy.special import xlogy
 
 
 def aulc(x, y) -> float:
-    """Area under the learning curve y(x) by the trapezoid rule, divided by the x range: a mean accuracy.
+    """Area under the learning curve y(x): the trapezoid rule over the number of labels x, divided by the
+    range of x, so it is the mean accuracy over the labelling range (docs/reports.md). bmmal's only AULC.
 
     A single point is its own value.
     """
@@ -85,11 +87,11 @@ def round_stats(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out
 
 
-def aulc_per_seed(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """AULC of `metric` over n_labeled for every (strategy, seed): columns strategy, seed, aulc."""
-    rows = [{"strategy": s, "seed": seed, "aulc": aulc(part["n_labeled"], part[metric])}
-            for (s, seed), part in frame.groupby(["strategy", "seed"], sort=False)]
-    return pd.DataFrame(rows, columns=["strategy", "seed", "aulc"])
+def aulc_per_seed(frame: pd.DataFrame, metric: str, by: Sequence[str] = ("strategy", "seed")) -> pd.DataFrame:
+    """`aulc` of `metric` over n_labeled for every group of `by` (one curve each): columns *by, aulc."""
+    rows = [{**dict(zip(by, key)), "aulc": aulc(part["n_labeled"], part[metric])}
+            for key, part in frame.groupby(list(by), sort=False)]
+    return pd.DataFrame(rows, columns=[*by, "aulc"])
 
 
 def final_per_seed(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

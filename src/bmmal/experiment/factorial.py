@@ -46,9 +46,7 @@ def has_trainer_axis(wide: pd.DataFrame, axis: str = AXIS) -> bool:
 
 def aulc_per_seed(frame: pd.DataFrame, metric: str = "accuracy_micro") -> pd.DataFrame:
     """AULC of `metric` for every (strategy, trainer, seed): columns strategy, trainer, seed, aulc."""
-    rows = [{"strategy": s, "trainer": t, "seed": seed, "aulc": analysis.aulc(part["n_labeled"], part[metric])}
-            for (s, t, seed), part in frame.groupby(["strategy", "trainer", "seed"], sort=False)]
-    return pd.DataFrame(rows, columns=["strategy", "trainer", "seed", "aulc"])
+    return analysis.aulc_per_seed(frame, metric, by=("strategy", "trainer", "seed"))
 
 
 def factorial_table(frame: pd.DataFrame, metric: str = "accuracy_micro",
@@ -81,6 +79,21 @@ def balance_by_trainer(frame: pd.DataFrame, modalities: list[str]) -> pd.DataFra
     return stats.rename(columns={"strategy": "trainer"})
 
 
+def difference_figure(frame: pd.DataFrame, path, title: str, metric: str = "accuracy_micro",
+                      baseline: tuple[str, str] = BASELINE):
+    """The strategy x trainer figure: each cell's paired AULC difference against the `baseline` cell, with
+    its Wilcoxon significance marked (plots.difference_grid)."""
+    from bmmal.experiment import plots
+
+    facts = factorial_table(frame, metric, baseline)
+    strategies = list(dict.fromkeys(frame["strategy"]))
+    trainers = list(dict.fromkeys(frame["trainer"]))
+    diff = facts.pivot(index="strategy", columns="trainer", values="diff").reindex(index=strategies, columns=trainers)
+    p = facts.pivot(index="strategy", columns="trainer", values="p").reindex(index=strategies, columns=trainers)
+    diff.index.name, diff.columns.name = "query strategy", "trainer"
+    return plots.difference_grid(diff, p, baseline, path, title)
+
+
 # ---- markdown ------------------------------------------------------------------------------------
 def _cell(row: pd.Series, baseline: tuple[str, str]) -> str:
     text = f"{row['mean']:.3f} ± {row['std']:.3f}"
@@ -93,8 +106,9 @@ def _cell(row: pd.Series, baseline: tuple[str, str]) -> str:
 
 
 def markdown(frame: pd.DataFrame, modalities: list[str], title: str, metric: str = "accuracy_micro",
-             baseline: tuple[str, str] = BASELINE) -> list[str]:
-    """The factorial section of a report: the AULC table and the per-round balance per trainer."""
+             baseline: tuple[str, str] = BASELINE, figure: str | None = None) -> list[str]:
+    """The factorial section of a report: the AULC table, the figure of paired differences (`figure`: its
+    path relative to the report, if drawn) and the per-round balance per trainer."""
     from bmmal.experiment.report import table
 
     facts = factorial_table(frame, metric, baseline)
@@ -108,6 +122,10 @@ def markdown(frame: pd.DataFrame, modalities: list[str], title: str, metric: str
            f"are query strategies, columns trainers. Second line: paired difference against "
            f"**{baseline[0]} + {baseline[1]}** over the same seeds (mean; wins/ties/losses; two-sided Wilcoxon p).",
            "", table(["strategy \\ trainer", *trainers], rows), ""]
+    if figure:
+        out += [f"![paired AULC difference against {' + '.join(baseline)}]({figure})",
+                "Colour and number: paired AULC difference against the reference cell; * p < 0.05, ** p < 0.01 "
+                "(two-sided Wilcoxon over seeds, not corrected for the number of cells).", ""]
     stats = balance_by_trainer(frame, modalities)
     headers = ["trainer", "labels", *(f"acc {m}" for m in modalities), "gap",
                *(f"contrib. {m}" for m in modalities), "entropy"]
@@ -124,8 +142,14 @@ def markdown(frame: pd.DataFrame, modalities: list[str], title: str, metric: str
     return out
 
 
-def sections(wide: pd.DataFrame, long: pd.DataFrame, axis: str = AXIS) -> list[str]:
-    """Factorial sections for every (dataset, other settings) of a results table with a trainer axis."""
+def sections(wide: pd.DataFrame, long: pd.DataFrame, axis: str = AXIS, run_dir=None,
+             fig_dir: str = "figures") -> list[str]:
+    """Factorial sections for every (dataset, other settings) of a results table with a trainer axis; with a
+    `run_dir`, each with its difference figure written to run_dir/fig_dir."""
+    from pathlib import Path
+
+    from bmmal.experiment.report import _slug
+
     from bmmal.experiment.results import modalities
 
     if not has_trainer_axis(wide, axis):
@@ -134,5 +158,10 @@ def sections(wide: pd.DataFrame, long: pd.DataFrame, axis: str = AXIS) -> list[s
     frame = with_trainer(wide, axis)
     for (dataset, rest), part in frame.groupby(["dataset", "rest"], sort=False):
         mods = modalities(long[long["dataset"] == dataset])
-        out += markdown(part, mods, dataset if not rest else f"{dataset} [{rest}]")
+        title = dataset if not rest else f"{dataset} [{rest}]"
+        figure = None
+        if run_dir is not None:
+            figure = f"{fig_dir}/{_slug(*(p for p in (dataset, rest) if p))}-factorial-difference.png"
+            difference_figure(part, Path(run_dir) / figure, f"{title}: paired AULC difference, strategy x trainer")
+        out += markdown(part, mods, title, figure=figure)
     return out

@@ -123,3 +123,44 @@ def composition_bars(selected: pd.DataFrame, pool: pd.DataFrame, path: str | Pat
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def difference_grid(diff: pd.DataFrame, p: pd.DataFrame, reference: tuple[str, str], path: str | Path,
+                    title: str, alpha: float = 0.05) -> Path:
+    """A rows x columns grid (e.g. strategies x trainers) of paired differences against one reference cell:
+    colour = mean difference (diverging, centred on 0), text = the difference, '*' where p < alpha (and
+    '**' where p < alpha / 5), 'ref.' on the reference cell. `diff` and `p`: same index and columns."""
+    plt = _pyplot()
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+
+    values = diff.to_numpy(dtype=float)
+    finite = np.abs(values[np.isfinite(values)])
+    bound = max(float(finite.max()) if finite.size else 0.0, 1e-6)
+    fig, ax = plt.subplots(figsize=(1.4 * len(diff.columns) + 2.6, 0.55 * len(diff.index) + 1.8), dpi=110,
+                           layout="constrained")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", norm=TwoSlopeNorm(0.0, -bound, bound),
+                      aspect="auto")
+    for i, row in enumerate(diff.index):
+        for j, column in enumerate(diff.columns):
+            if (row, column) == tuple(reference):
+                text = "ref."
+            elif not np.isfinite(values[i, j]):
+                text = "–"
+            else:
+                q = p.loc[row, column]
+                stars = "**" if q < alpha / 5 else "*" if q < alpha else ""
+                text = f"{round(values[i, j], 3) + 0.0:+.3f}{stars}"
+            dark = np.isfinite(values[i, j]) and abs(values[i, j]) > 0.6 * bound
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_xticks(range(len(diff.columns)), list(diff.columns))
+    ax.set_yticks(range(len(diff.index)), list(diff.index))
+    ax.set_xlabel(diff.columns.name or "")
+    ax.set_ylabel(diff.index.name or "")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label=f"difference vs {' + '.join(reference)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -78,8 +78,8 @@ def aulc_section(frame: pd.DataFrame, strategies: list[str]) -> list[str]:
             cells.append(_pm(v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0))
         rows.append([s, *cells])
     out = ["### Area under the learning curve",
-           ("Trapezoid rule over the number of labels, divided by the label range: the mean accuracy over the "
-            "curve. Mean ± std over seeds."), "",
+           ("AULC as defined in bmmal's docs/reports.md: the mean accuracy over the label range (trapezoid "
+            "rule). Mean ± std over seeds."), "",
            table(["strategy", "AULC (micro)", "AULC (macro)"], rows), ""]
     final = analysis.final_per_seed(frame, "accuracy_micro")
     out += ["### Paired comparisons over seeds",
@@ -190,7 +190,7 @@ def write_report(run_dir: str | Path) -> Path:
             lines += [f"**{caption}**", "", f"![{caption}]({png.relative_to(run_dir).as_posix()})", ""]
     from bmmal.experiment import factorial  # imported here: it renders its tables with `table` above
 
-    lines += factorial.sections(table_wide, long)  # only for benchmarks with a trainer axis
+    lines += factorial.sections(table_wide, long, run_dir=run_dir, fig_dir=FIGURES_DIR)  # with a trainer axis
     path = run_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     return path
