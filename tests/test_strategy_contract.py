@@ -3,6 +3,10 @@ entry-point ones included, are picked up automatically), and proof that `bmmal.t
 
 from __future__ import annotations
 
+import re
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +21,15 @@ from bmmal.testing import VARIANTS, check_selection, check_strategy, contract_ou
 @pytest.mark.parametrize("name", strategies.available())
 def test_strategy_keeps_the_contract(name):
     check_strategy(name)
+
+
+def test_the_strategy_in_the_extending_docs_keeps_the_contract():
+    text = (Path(__file__).parents[1] / "docs" / "extending.md").read_text()
+    source = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    module = types.ModuleType("acme_al_strategies")
+    exec(compile(source, "docs/extending.md", "exec"), module.__dict__)
+    check_strategy(module.WeakestModality)
+    assert 'weakest_modality = "acme_al.strategies:WeakestModality"' in text
 
 
 def test_contract_outputs_has_every_field_or_only_those_asked_for():

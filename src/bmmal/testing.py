@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -234,7 +235,7 @@ def check_documented(cls: type) -> None:
     assert summary and "\n" not in summary, f"strategy {name!r} needs a one-line `summary`"
     unknown = set(getattr(cls, "needs", ())) - set(FIELDS)
     assert not unknown, f"strategy {name!r} needs unknown PoolOutputs fields {sorted(unknown)}; known: {FIELDS}"
-    module_doc = __import__(cls.__module__, fromlist=["_"]).__doc__ or ""
+    module_doc = getattr(inspect.getmodule(cls), "__doc__", None) or ""
     assert (cls.__doc__ or "") + module_doc, f"strategy {name!r} has no docstring (say which method it implements)"
 
 
