@@ -100,6 +100,8 @@ def test_unknown_names_and_bad_parameters_are_one_line_errors():
 
     with pytest.raises(BmmalError, match=r"^unknown thing 'nope'; available: plain$"):
         registry.lookup("nope")
+    with pytest.raises(BmmalError, match=r"^unknown strategy 'entrpy' \(did you mean 'entropy'\?\); available: "):
+        strategies.get("entrpy")
     with pytest.raises(BmmalError, match=r"^thing 'plain': bad parameters \(.*'width'"):
         registry.get("plain", width=2)
     with pytest.raises(BmmalError, match=r"^strategy 'random': bad parameters"):

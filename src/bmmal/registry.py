@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 
 
 def place_of(obj: Any) -> str:
@@ -108,12 +108,9 @@ class Registry:
     # lookup -----------------------------------------------------------------------------------------
 
     def available(self) -> list[str]:
+        """Every registered name (built-in, registered, or from an installed package's entry point), sorted."""
         self._discover()
         return sorted(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        self._discover()
-        return name in self._entries
 
     def origin(self, name: str) -> str:
         """Where `name` comes from: "bmmal", "package acme 0.1, entry point ...", or "register()"."""
@@ -122,7 +119,8 @@ class Registry:
     def _entry(self, name: str) -> Entry:
         self._discover()
         if name not in self._entries:
-            raise BmmalError(f"unknown {self.kind} {name!r}; available: {', '.join(self.available())}")
+            names = self.available()
+            raise BmmalError(f"unknown {self.kind} {name!r}{did_you_mean(name, names)}; available: {', '.join(names)}")
         return self._entries[name]
 
     def lookup(self, name: str) -> Any:
