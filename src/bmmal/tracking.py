@@ -29,6 +29,8 @@ from typing import Any
 
 from bmmal.errors import BmmalError, did_you_mean
 
+__all__ = ["TRACKERS", "open_trackers"]
+
 TRACKERS = ("tensorboard", "mlflow")
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_DB = "mlflow.db"
