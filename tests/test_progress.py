@@ -67,3 +67,15 @@ def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
     rounds = [line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  rounds \d/3  round", line)]
     assert [line.split("  ")[2] for line in rounds] == ["round 0, 9 labels", "round 1, 15 labels",
                                                          "round 2, 21 labels"]
+
+
+def test_strategies_list_reads_at_80_columns(monkeypatch):
+    from bmmal import cli, strategies
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=80))
+    assert main(["strategies"]) == 0
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    starts = [line.split()[0] for line in lines[1:] if line and not line.startswith(" ")]
+    assert starts == strategies.available()  # wrapped text continues indented, under its own column

@@ -159,12 +159,17 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a benchmark directory w
 
 @app.command("strategies")
 def list_strategies():
-    """List the available strategies, one line each."""
+    """List the available strategies: name, what it selects, and what it needs from the model."""
     from bmmal import strategies
 
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
+    table.add_column("strategy", style="bold", no_wrap=True)
+    table.add_column("selects", ratio=3, overflow="fold")
+    table.add_column("needs", style="dim", ratio=1, overflow="fold")
     for name in strategies.available():
         cls = strategies.strategy_class(name)
-        console.print(f"[bold]{name:<18}[/] {cls.summary}  [dim](needs: {', '.join(sorted(cls.needs)) or '-'})[/]")
+        table.add_row(name, cls.summary, ", ".join(sorted(cls.needs)) or "-")
+    console.print(table)
 
 
 @app.command("datasets")
