@@ -97,13 +97,13 @@ class Registry:
             raise BmmalError(f"{self.kind} {name!r} is registered twice: by {old.describe()} and by {entry.describe()}")
 
     def _discover(self) -> None:
-        """Add the entry points of installed packages, once."""
+        """Add the entry points of installed packages, once (a clash is an error on every lookup until fixed)."""
         if self._discovered:
             return
-        self._discovered = True
         for ep in entry_points(group=self.group):
             dist = f"package {ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an installed package"
             self._add(ep.name, Entry(ep.value, f"{dist}, entry point {self.group}"))
+        self._discovered = True
 
     # lookup -----------------------------------------------------------------------------------------
 
