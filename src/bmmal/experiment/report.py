@@ -191,6 +191,12 @@ def write_report(run_dir: str | Path) -> Path:
     from bmmal.experiment import factorial  # imported here: it renders its tables with `table` above
 
     lines += factorial.sections(table_wide, long, run_dir=run_dir, fig_dir=FIGURES_DIR)  # with a trainer axis
+    from bmmal.experiment import sweep
+
+    def modalities_of(dataset, setting):
+        return modalities(long[(long["dataset"] == dataset) & (long["setting"] == setting)])
+
+    lines += sweep.sections(table_wide, modalities_of, run_dir / FIGURES_DIR, run_dir, table)  # "axis=value" grids
     path = run_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     return path
