@@ -161,9 +161,8 @@ def register(app: typer.Typer, console: Console) -> None:
             marked = project.store.mark_double(double_label, f"{project.settings.seed}:double")
             console.print(f"{marked} pending samples are to be answered by two labellers")
         server = LabelServer(project, host, port, labellers=names, allow_hosts=tuple(allow_host))
-        restored = server.labelling.recheck_set_aside()
-        if restored:
-            console.print(f"{len(restored)} set-aside samples are whole again and will be served")
+        if server.restored:
+            console.print(f"{len(server.restored)} set-aside samples are whole again and will be served")
         pending = len(project.store.pending())
         if names:
             console.print(f"labelling {pending} pending samples; one address per labeller (each holds the "

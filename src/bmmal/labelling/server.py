@@ -206,6 +206,7 @@ class LabelServer:
                  require_token: bool | None = None):
         self.host = host
         self.labelling = LabellingApp(project)
+        self.restored = self.labelling.recheck_set_aside()  # set-aside samples whose files are back
         project.store.busy_timeout = busy_timeout  # a locked database answers 503 after this, not after 30 s
         self.socket = _bind(host, port)
         self.port = self.socket.getsockname()[1]
