@@ -1,8 +1,12 @@
 """Benchmark grids end to end on tiny synthetic data: executors agree, interrupted benchmarks resume,
 the report has every section and its figures."""
 
+import io
+import re
+
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from bmmal.cli import main
 from bmmal.experiment import runner
@@ -31,8 +35,21 @@ def config() -> BenchmarkConfig:
 def local_run(tmp_path_factory):
     """The grid run once by two local worker processes."""
     out = tmp_path_factory.mktemp("local")
-    run = runner.run_benchmark(config(), out, LocalExecutor(workers=2), threads=1)
+    run = runner.run_benchmark(config(), out, LocalExecutor(workers=2), threads=1, console=Console(file=LOG, width=200))
     return out, run
+
+
+LOG = io.StringIO()  # what the local run printed: not a terminal
+
+
+@pytest.mark.slow
+def test_progress_off_a_terminal_is_one_line_per_cell(local_run):
+    lines = LOG.getvalue().splitlines()
+    assert "label schedule: 9 initial + 2 rounds of 6 = 21 labels, 3 evaluations" in lines
+    round0 = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d  round 0 \d/2  syn seed \d  acc 0\.\d{4}", line)]
+    cells = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d  cells \d/4  syn (random|bmmal) seed \d  acc 0\.\d{4}", line)]
+    assert len(round0) == 2 and len(cells) == 4
+    assert all("ETA" in line for line in cells[:-1]) and "ETA" not in cells[-1]
 
 
 @pytest.mark.slow
