@@ -252,7 +252,8 @@ def check_strategy(strategy: Any, params: dict | None = None, *, variants: Itera
     np.testing.assert_array_equal(first, check_selection(make, name, outputs, budget + 2, seed),
                                   err_msg=f"strategy {name!r}: the same seed gave different rows")
     whole = len(outputs.unlabeled_rows)
-    assert set(check_selection(make, name, outputs, whole)) == set(outputs.unlabeled_rows)
+    assert set(check_selection(make, name, outputs, whole)) == set(outputs.unlabeled_rows), \
+        f"strategy {name!r}: a budget of the whole unlabelled pool must select all of it"
     try:  # a pool with only the fields the strategy declares, as inference hands it over
         check_selection(make, name, contract_outputs(fields=make().needs), budget)
     except AssertionError:
