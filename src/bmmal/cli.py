@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +13,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, Interrupted
 
 app = typer.Typer(help="Balanced multimodal active learning.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 console = Console()
+
+
+@app.callback()
+def _everywhere(allow_download: Annotated[bool, typer.Option(
+        "--allow-download", help="let models named in extractors (st:, hf:, timm:, open_clip:) be downloaded into "
+                                 "the local caches when missing (never under HF_HUB_OFFLINE)")] = False):
+    """Balanced multimodal active learning."""
+    if allow_download:
+        from bmmal.features.named import ALLOW_DOWNLOAD_ENV
+
+        os.environ[ALLOW_DOWNLOAD_ENV] = "1"  # inherited by benchmark worker processes
 
 
 def _strategy_list(value: str) -> list[str]:
@@ -97,6 +111,15 @@ def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory written
     _run_learner(lambda on_round: ActiveLearner.resume(run_dir, on_round=on_round), cfg.rounds)
 
 
+@contextlib.contextmanager
+def _continue_with(command: str, saved):
+    """Turn Ctrl-C into a message saying what is saved (`saved()`) and the exact command that continues."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: {saved()}; continue with `{command}`") from None
+
+
 def _new_learner(cfg, out, on_round):
     from bmmal.loop import ActiveLearner
 
@@ -119,7 +142,10 @@ def _run_learner(make, rounds: int) -> None:
     learner = make(on_round)
     for line in run_header(learner.config, learner.train_set):
         console.print(line, highlight=False)
-    with Steps(console, "rounds", rounds + 1, done=learner.completed_round + 1) as steps:
+    with Steps(console, "rounds", rounds + 1, done=learner.completed_round + 1) as steps, \
+            _continue_with(f"bmmal resume {shlex.quote(str(learner.run_dir.path))}",
+                           lambda: f"rounds 0-{learner.completed_round} are saved in {learner.run_dir.path}"
+                           if learner.completed_round >= 0 else f"no round was finished in {learner.run_dir.path}"):
         learner.run()
     console.print(table)
     console.print(f"run directory: {learner.run_dir.path}  (metrics.csv, state.json, config.yaml)")
@@ -144,8 +170,10 @@ def benchmark(
     cfg = load_benchmark_config(config)
     cfg = cfg.model_copy(update={"base": _with_tracking(cfg.base, track)})
     threads = threads or default_threads(workers)
-    run_benchmark(cfg, out or Path("benchmarks/runs") / cfg.name, make_executor(executor, workers, threads, address),
-                  threads, console)
+    out = out or Path("benchmarks/runs") / cfg.name
+    again = shlex.join(["bmmal", "benchmark", "--config", str(config), "--out", str(out)])
+    with _continue_with(again, lambda: f"finished cells and every cell's finished rounds are saved in {out}"):
+        run_benchmark(cfg, out, make_executor(executor, workers, threads, address), threads, console)
 
 
 @app.command()
@@ -213,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except BmmalError as e:
         Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         return 2
+    except Interrupted as e:
+        Console(stderr=True).print(str(e), highlight=False, soft_wrap=True)
+        return 130
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; state is saved after every round: `bmmal resume RUN_DIR` continues a run, rerunning `bmmal benchmark` continues a benchmark")
+        Console(stderr=True).print("interrupted", highlight=False)
         return 130
     return 0
 

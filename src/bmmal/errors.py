@@ -11,6 +11,10 @@ class BmmalError(ValueError):
     """Bad input from the user: an unknown name, a wrong type, a missing file, an impossible budget."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a long command; the message says where the state is and the command that continues it."""
+
+
 class BmmalWarning(UserWarning):
     """Input that works but is probably not what the user meant; the CLI shows it as one line."""
 

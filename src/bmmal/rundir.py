@@ -14,24 +14,44 @@ import csv
 import hashlib
 import io
 import json
+import pickle
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
 import yaml
 
 from bmmal.config import RunConfig, load_run_config
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, BmmalWarning
 from bmmal.storage import atomic_write, atomic_write_json, atomic_write_text, read_json
 
 STATE_VERSION = 1
+STATE_KEYS = ("version", "completed_round", "checkpoint", "pool", "history")
 
 
-def save_model(path: Path, model) -> None:
-    atomic_write(path, lambda f: torch.save(model.state_dict(), f))
+def fingerprint(config: RunConfig) -> str:
+    """Identifies a run's settings; stored in its state and checkpoints so that foreign files are refused."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
 
 
-def load_weights(path: Path) -> dict:
-    return torch.load(path, weights_only=True, map_location="cpu")
+def save_model(path: Path, model, **tags) -> None:
+    """The model's weights, with `tags` (fingerprint, round) stored beside them."""
+    atomic_write(path, lambda f: torch.save({**tags, "state_dict": model.state_dict()}, f))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """{"state_dict": weights, and the stored tags}; BmmalError for a missing or unreadable file."""
+    if not path.is_file():
+        raise BmmalError(f"{path} is missing")
+    try:
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise BmmalError(f"{path} is damaged ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise BmmalError(f"{path} is damaged (not a checkpoint)")
+    return data if "state_dict" in data else {"state_dict": data}  # a checkpoint written before tags
+
 
 
 def metrics_csv(rows: list[dict]) -> str:
@@ -73,14 +93,27 @@ class RunDirectory:
             raise BmmalError(f"{self.path} is not a run directory (no {self.CONFIG})")
         return load_run_config(self.path / self.CONFIG)
 
+    def _start_over(self) -> str:
+        return f"; to start this run again, delete {self.path}"
+
     def state(self) -> dict | None:
-        """The last committed state, or None before round 0 was committed."""
+        """The last committed state, or None before round 0 was committed. Refuses a damaged state file and
+        one written for other settings than config.yaml's."""
         path = self.path / self.STATE
         if not path.is_file():
             return None
-        state = read_json(path)
-        if state.get("version") != STATE_VERSION:
-            raise BmmalError(f"{path}: state version {state.get('version')} is not {STATE_VERSION}")
+        try:
+            state = read_json(path)
+        except BmmalError as e:
+            raise BmmalError(f"{e}{self._start_over()}") from None
+        missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else ["everything"]
+        if missing:
+            raise BmmalError(f"{path} is damaged (no {missing[0]}){self._start_over()}")
+        if state["version"] != STATE_VERSION:
+            raise BmmalError(f"{path}: state version {state['version']} is not {STATE_VERSION}{self._start_over()}")
+        if "fingerprint" in state and state["fingerprint"] != fingerprint(self.config()):
+            raise BmmalError(f"{path} belongs to another run (written for other settings than {self.CONFIG})"
+                             f"{self._start_over()}")
         return state
 
     def completed_round(self) -> int:
@@ -92,7 +125,17 @@ class RunDirectory:
         return [] if state is None else state["history"]
 
     def model_weights(self, state: dict) -> dict:
-        return load_weights(self.path / state["checkpoint"])
+        """The weights of the checkpoint `state` names, checked to belong to this run and round."""
+        path = self.path / str(state["checkpoint"])
+        try:
+            data = load_checkpoint(path)
+        except BmmalError as e:
+            raise BmmalError(f"{e}; {self.STATE} names it as the model of round {state['completed_round']}"
+                             f"{self._start_over()}") from None
+        if data.get("fingerprint", state.get("fingerprint")) != state.get("fingerprint") or \
+                data.get("round", state["completed_round"]) != state["completed_round"]:
+            raise BmmalError(f"{path} belongs to another run or round than {self.STATE}{self._start_over()}")
+        return data["state_dict"]
 
     def status(self, config: RunConfig) -> str:
         """'new', 'resume' or 'done' for a run of `config`; refuses a directory holding another run."""
@@ -106,9 +149,11 @@ class RunDirectory:
     def commit(self, round_index: int, model, state: dict, history: list[dict]) -> None:
         """Write the checkpoint, then the state (the commit point), then derived files; drop old checkpoints."""
         checkpoint = f"model-r{round_index:03d}.pt"
-        save_model(self.path / checkpoint, model)
+        tag = fingerprint(self.config())
+        save_model(self.path / checkpoint, model, fingerprint=tag, round=round_index)
         atomic_write_json(self.path / self.STATE, {"version": STATE_VERSION, "completed_round": round_index,
-                                                    **state, "checkpoint": checkpoint, "history": history})
+                                                    "fingerprint": tag, **state, "checkpoint": checkpoint,
+                                                    "history": history})
         atomic_write_text(self.path / self.METRICS, metrics_csv(history))
         for old in self.path.glob("model-r*.pt"):
             if old.name != checkpoint:
@@ -133,11 +178,16 @@ class Round0Cache:
         return (self.root / self.key(config) / "round0.json").is_file()
 
     def load(self, config: RunConfig) -> tuple[dict, dict] | None:
-        """(model weights, round-0 metrics), or None when not cached."""
+        """(model weights, round-0 metrics), or None when not cached (a damaged entry is recomputed)."""
         if not self.holds(config):
             return None
         folder = self.root / self.key(config)
-        return load_weights(folder / "model.pt"), read_json(folder / "round0.json")["metrics"]
+        try:
+            return load_checkpoint(folder / "model.pt")["state_dict"], read_json(folder / "round0.json")["metrics"]
+        except (BmmalError, KeyError, TypeError) as e:
+            warnings.warn(f"round-0 cache entry {folder} is damaged ({e}); training round 0 again", BmmalWarning,
+                          stacklevel=2)
+            return None
 
     def store(self, config: RunConfig, model, ids: list[str], metrics: dict) -> None:
         folder = self.root / self.key(config)

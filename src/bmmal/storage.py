@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from bmmal.errors import BmmalError
+
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     path = Path(path)
@@ -34,4 +36,11 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Parsed JSON; a BmmalError naming the file for text that is not UTF-8 JSON (a damaged file)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BmmalError(f"{path} is damaged (not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
+        raise BmmalError(f"{path} is damaged (not valid JSON: {e.msg} at line {e.lineno})") from None
