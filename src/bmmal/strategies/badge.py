@@ -25,6 +25,10 @@ class Badge(Strategy):
     def __init__(self, precision: str = "fp32"):
         self.precision = check_precision(precision)
 
+    def prepare(self, outputs):
+        """`outputs` with whatever selection derives from them first (nothing for BADGE)."""
+        return outputs
+
     def embedding(self, outputs):
         """The factored gradient embedding of every row of `outputs` (labelled rows included)."""
         return pool_gradient_embedding(outputs, precision=self.precision)

@@ -25,15 +25,21 @@ def check_selection_inputs(outputs: PoolOutputs, budget: int, needs: frozenset[s
         raise BmmalError(f"budget must be at least 1, got {budget}")
     if budget > len(candidates):
         raise BmmalError(f"budget {budget} is larger than the {len(candidates)} unlabelled samples in the pool")
+    check_needed_outputs(outputs, needs, name)
+    return candidates
+
+
+def check_needed_outputs(outputs: PoolOutputs, needs: frozenset[str], name: str) -> None:
+    """The fields a strategy needs are present and finite (checked in row blocks: no [N, D] temporary)."""
     for field in needs:
         value = getattr(outputs, field)
         if value is None or (isinstance(value, dict) and not value):
             raise BmmalError(f"strategy {name!r} needs PoolOutputs.{field}, which is missing")
         tensors = value.values() if isinstance(value, dict) else [value] if torch.is_tensor(value) else []
         for t in tensors:
-            if t.is_floating_point() and not torch.isfinite(t).all():
+            rows = t.flatten(0, -2) if t.dim() > 1 else t
+            if t.is_floating_point() and not all(torch.isfinite(b).all() for b in rows.split(4096)):
                 raise BmmalError(f"strategy {name!r}: PoolOutputs.{field} has NaN or infinite values")
-    return candidates
 
 
 class Strategy(ABC):
@@ -42,6 +48,10 @@ class Strategy(ABC):
     summary: ClassVar[str] = ""
 
     def select(self, outputs: PoolOutputs, budget: int, seed: int = 0) -> np.ndarray:
+        """`budget` distinct row indices (int64) of unlabelled rows of `outputs`, the same for the same seed.
+
+        Missing or non-finite needed fields and impossible budgets are a one-line `BmmalError`.
+        """
         candidates = check_selection_inputs(outputs, budget, self.needs, self.name)
         rows = self._select(outputs, candidates, int(budget), np.random.default_rng(seed))
         rows = np.asarray(rows, dtype=np.int64)

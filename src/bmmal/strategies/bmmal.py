@@ -29,25 +29,25 @@ class Bmmal(Badge):
     summary = "BADGE with modality blocks scaled by Shapley dominance (Shen et al., ACM MM 2023)"
 
     def select(self, outputs, budget, seed=0):
-        return super().select(self.with_shapley(outputs), budget, seed)
+        return super().select(self.prepare(outputs), budget, seed)
 
-    @staticmethod
-    def with_shapley(outputs):
+    def prepare(self, outputs):
         """`outputs`, or a copy with the Shapley values computed through `fuse` (the caller's stays as is)."""
         if outputs.shapley is None and outputs.fuse is not None and outputs.embeddings:
-            return replace(outputs, shapley=shapley(outputs.fuse, outputs.embeddings))
+            return replace(outputs, shapley=shapley(outputs.fuse, outputs.embeddings, present=outputs.present))
         return outputs
 
     def modality_scales(self, outputs, rows=None) -> torch.Tensor:
         """[len(rows), M] scales s_m from the contribution shares at the fused pseudo-label (rows: default all)."""
-        phi, probs = outputs.shapley, outputs.probs
+        phi, probs, present = outputs.shapley, outputs.probs, outputs.present
         if rows is not None:
             index = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=phi.device)
             phi, probs = phi[index], probs[index.to(probs.device)]
+            present = present[index.to(present.device)] if present is not None else None
         if phi.shape[1] != len(outputs.embeddings):
             raise BmmalError(f"shapley has {phi.shape[1]} modalities, embeddings have {len(outputs.embeddings)}")
-        return dominance_scales(contribution_shares(phi, probs.argmax(1).to(phi.device)))
+        return dominance_scales(contribution_shares(phi, probs.argmax(1).to(phi.device), present))
 
     def embedding(self, outputs):
-        outputs = self.with_shapley(outputs)
+        outputs = self.prepare(outputs)
         return pool_gradient_embedding(outputs, self.modality_scales(outputs), self.precision)

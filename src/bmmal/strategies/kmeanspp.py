@@ -290,6 +290,9 @@ class LocalParts:
     def row(self, part: int, index: int):
         return self.parts[part].row(index)
 
+    def call(self, part: int, method: str, *args):
+        return getattr(self.parts[part], method)(*args)
+
 
 def owner(parts: Parts, index: int) -> int:
     """The part that holds global row `index`."""

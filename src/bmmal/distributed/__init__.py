@@ -1,0 +1,16 @@
+"""Pools larger than one machine: pool outputs stored as shards, selection across Ray workers.
+
+    from bmmal import distributed
+    rows = distributed.select("bmmal", ["pool/shard-00000", "pool/shard-00001"], budget=1000, seed=0)
+
+`select` returns global row indices into the concatenation of the shards, the same rows that
+single-process selection returns on the concatenated pool (badge, bmmal, coreset, random).
+`write_pool_shards` runs pool inference shard by shard (resumable) and stores each shard.
+Needs the `ray` extra for selection; storing and loading shards does not.
+"""
+
+from bmmal.distributed.selection import SUPPORTED, ShardedPool, select
+from bmmal.distributed.shards import load_shard, save_shard
+from bmmal.distributed.writer import write_pool_shards
+
+__all__ = ["SUPPORTED", "ShardedPool", "load_shard", "save_shard", "select", "write_pool_shards"]

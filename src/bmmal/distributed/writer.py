@@ -1,0 +1,78 @@
+"""Pool inference written as shards, one contiguous slice of rows per shard, resumable per shard.
+
+`write_pool_shards` plans the shards (`rows_per_shard` rows each), writes `pool.json` with the plan,
+and runs `bmmal.inference.pool_outputs` on each missing shard, storing it atomically (shards.py): a
+rerun after an interruption skips the shards already on disk and refuses a different plan. With
+`executor="ray"` the missing shards run as parallel Ray tasks (the model and the dataset are put in
+the object store once); with `"local"` one after another in this process.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bmmal.distributed.shards import save_shard
+from bmmal.errors import BmmalError
+from bmmal.storage import atomic_write_json
+
+STORABLE = {"probs", "embeddings", "shapley", "unimodal_probs", "fuse"}  # fuse: used for shapley, not stored
+
+
+def shard_paths(out_dir: Path, n: int, rows_per_shard: int, suffix: str) -> list[tuple[Path, int, int]]:
+    return [(out_dir / f"shard-{i:05d}{suffix}", start, min(start + rows_per_shard, n))
+            for i, start in enumerate(range(0, n, rows_per_shard))]
+
+
+def _write_one(model, dataset, labeled, needs, start: int, stop: int, path: str, batch_size: int) -> str:
+    from bmmal.inference import pool_outputs
+
+    rows = np.arange(start, stop)
+    outputs = pool_outputs(model, dataset.subset(rows), labeled[start:stop], needs, batch_size=batch_size)
+    save_shard(outputs, path)
+    return path
+
+
+def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_per_shard: int, *,
+                      batch_size: int = 1024, executor: str = "local", address: str | None = None,
+                      file_format: str = "npy") -> list[Path]:
+    """Paths of the shards (in pool order) holding `model`'s pool outputs over `dataset`.
+
+    needs: the PoolOutputs fields to store (a strategy's `needs`; `mc_probs` cannot be stored).
+    file_format: "npy" (one folder of memory-mappable .npy files per shard) or "npz"."""
+    needs = set(needs)
+    if needs - STORABLE:
+        raise BmmalError(f"shards cannot store {', '.join(sorted(needs - STORABLE))}")
+    if file_format not in ("npy", "npz"):
+        raise BmmalError(f"file_format must be npy or npz, got {file_format!r}")
+    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
+        raise BmmalError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+    if executor not in ("local", "ray"):
+        raise BmmalError(f"executor must be local or ray, got {executor!r}")
+    labeled = np.asarray(labeled, dtype=bool)
+    if len(labeled) != len(dataset):
+        raise BmmalError(f"labeled has {len(labeled)} rows, the dataset {len(dataset)}")
+    out_dir = Path(out_dir)
+    plan = {"rows": len(dataset), "rows_per_shard": rows_per_shard, "format": file_format,
+            "needs": sorted(needs - {"fuse"})}
+    manifest = out_dir / "pool.json"
+    if manifest.exists() and json.loads(manifest.read_text()) != plan:
+        raise BmmalError(f"{out_dir} holds shards of another plan ({manifest.read_text().strip()}); "
+                         f"use another folder or the same rows, rows_per_shard, format and needs")
+    atomic_write_json(manifest, plan)
+    shards = shard_paths(out_dir, len(dataset), rows_per_shard, ".npz" if file_format == "npz" else "")
+    missing = [(str(path), start, stop) for path, start, stop in shards if not path.exists()]
+    if executor == "local":
+        for path, start, stop in missing:
+            _write_one(model, dataset, labeled, needs, start, stop, path, batch_size)
+    elif missing:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False)
+        refs = [ray.put(x) for x in (model, dataset, labeled)]
+        task = ray.remote(_write_one)
+        ray.get([task.remote(*refs, needs, start, stop, path, batch_size) for path, start, stop in missing])
+    return [path for path, _, _ in shards]

@@ -1,0 +1,122 @@
+"""Selection across shards on one local Ray (2 CPUs, started once for this module) equals single-process
+selection on the concatenated pool."""
+
+import numpy as np
+import pytest
+import torch
+
+from bmmal import strategies
+from bmmal.contribution import shapley
+from bmmal.errors import BmmalError
+from bmmal.outputs import PoolOutputs
+
+ray = pytest.importorskip("ray")
+from bmmal import distributed  # noqa: E402
+from bmmal.distributed import selection as distributed_selection  # noqa: E402
+
+SPLIT = (0, 17, 23, 60, 90)  # unequal shards; rows 17..22 are all labelled
+
+
+def pool(n=90, dims=(5, 4), n_classes=4, seed=0, labelled=True):
+    g = torch.Generator().manual_seed(seed)
+    emb = {f"m{i}": torch.randn(n, d, generator=g, dtype=torch.float64) for i, d in enumerate(dims)}
+    weights = torch.randn(sum(dims), n_classes, generator=g, dtype=torch.float64)
+
+    def fuse(z):
+        return torch.cat(list(z.values()), 1) @ weights
+
+    labeled = torch.zeros(n, dtype=torch.bool)
+    if labelled:
+        labeled[[1, 30, 31, 70, 89]] = True
+        labeled[SPLIT[1]:SPLIT[2]] = True
+    return PoolOutputs(labeled=labeled, probs=torch.softmax(fuse(emb), 1), embeddings=emb,
+                       shapley=shapley(fuse, emb), fuse=fuse)
+
+
+def shards_of(outputs, split=SPLIT):
+    return [PoolOutputs(labeled=outputs.labeled[a:b], probs=outputs.probs[a:b],
+                        embeddings={m: z[a:b] for m, z in outputs.embeddings.items()},
+                        shapley=outputs.shapley[a:b]) for a, b in zip(split[:-1], split[1:])]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sharded(local_ray, tmp_path_factory):
+    """The pool in four stored shards (two .npz, two folders of .npy), one Ray actor each."""
+    outputs, folder = pool(), tmp_path_factory.mktemp("shards")
+    paths = [distributed.save_shard(shard, folder / (f"s{i}.npz" if i % 2 else f"s{i}"))
+             for i, shard in enumerate(shards_of(outputs))]
+    with distributed.ShardedPool(paths) as pooled:
+        yield outputs, pooled
+
+
+@pytest.mark.parametrize("name", ["badge", "bmmal", "coreset", "random"])
+def test_sharded_selection_equals_single_process(sharded, name):
+    outputs, pooled = sharded
+    assert len(pooled) == len(outputs) and np.array_equal(pooled.labeled, outputs.labeled.numpy())
+    for seed in (0, 1, 2):
+        expected = strategies.get(name).select(outputs, 12, seed=seed)
+        np.testing.assert_array_equal(pooled.select(name, 12, seed=seed), expected)
+
+
+def test_sharded_reduced_precision_and_whole_pool_budget(sharded):
+    outputs, pooled = sharded
+    np.testing.assert_array_equal(pooled.select("bmmal", 10, seed=5, precision="bf16"),
+                                  strategies.get("bmmal", precision="bf16").select(outputs, 10, seed=5))
+    every = len(outputs.unlabeled_rows)
+    np.testing.assert_array_equal(pooled.select("badge", every, seed=0),
+                                  strategies.get("badge").select(outputs, every, seed=0))
+
+
+@pytest.mark.parametrize("name", ["badge", "bmmal", "coreset", "random"])
+def test_in_process_shards_equal_single_process_with_nothing_labelled(name):
+    outputs = pool(labelled=False)
+    shards = shards_of(outputs, (0, 38, 41, 90))
+    for seed in (0, 1):
+        np.testing.assert_array_equal(distributed.select(name, shards, 9, seed=seed, executor="local"),
+                                      strategies.get(name).select(outputs, 9, seed=seed))
+
+
+def test_stored_shards_read_back(tmp_path):
+    outputs = pool()
+    for name in ("a.npz", "b"):
+        loaded = distributed.load_shard(distributed.save_shard(outputs, tmp_path / name))
+        assert list(loaded.embeddings) == ["m0", "m1"] and torch.equal(loaded.embeddings["m1"], outputs.embeddings["m1"])
+        assert torch.equal(loaded.labeled, outputs.labeled) and torch.equal(loaded.shapley, outputs.shapley)
+    with pytest.raises(BmmalError, match="does not exist"):
+        distributed.load_shard(tmp_path / "missing")
+
+
+def test_bad_requests_are_one_line_errors(sharded):
+    _, pooled = sharded
+    with pytest.raises(BmmalError, match="cannot be selected across shards"):
+        pooled.select("entropy", 3)
+    with pytest.raises(BmmalError, match="larger than"):
+        pooled.select("badge", 1000)
+    with pytest.raises(BmmalError, match="precision"):
+        pooled.select("badge", 3, precision="int8")
+
+
+def test_killed_worker_is_a_clear_error_not_a_selection(local_ray, monkeypatch):
+    calls = []
+    each = distributed_selection.RayParts.each
+
+    def each_then_kill(self, method, *args):  # a worker dies after the third pick
+        calls.append(method)
+        if method == "add_centre" and calls.count("add_centre") == 3:
+            ray.kill(self.actors[1])
+        return each(self, method, *args)
+
+    with distributed.ShardedPool(shards_of(pool(), (0, 50, 90))) as pooled:
+        with monkeypatch.context() as patch:
+            patch.setattr(distributed_selection.RayParts, "each", each_then_kill)
+            with pytest.raises(BmmalError, match="worker holding shard #1 died during selection"):
+                pooled.select("bmmal", 8)
+        with pytest.raises(BmmalError, match="died during selection"):  # and so does every later selection
+            pooled.select("coreset", 3)
