@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("feature_cache")
 
 @pytest.fixture
 def project(tmp_path):
-    project = new_project(tmp_path, n=45)
+    project = new_project(tmp_path, n=21)
     query(project, 12, "random")
     return project
 
@@ -133,8 +133,8 @@ def test_media_are_streamed_in_bounded_memory(project):
     sample = project.store.pending()[0]
     sound = project.samples.path(sample, "sound")
     head = sound.read_bytes()[:64]
-    size = 64 * 2 ** 20
-    os.truncate(sound, size)  # a 64 MiB (sparse) audio file
+    size = 48 * 2 ** 20
+    os.truncate(sound, size)  # a 48 MiB (sparse) audio file
     with running_server(project) as url:
         port = urlsplit(url).port
         tracemalloc.start()
@@ -159,7 +159,7 @@ def test_media_are_streamed_in_bounded_memory(project):
         finally:
             tracemalloc.stop()
     assert total == size
-    assert peak < 16 * 2 ** 20, f"peak {peak / 2 ** 20:.1f} MiB while serving a 64 MiB file"
+    assert peak < 12 * 2 ** 20, f"peak {peak / 2 ** 20:.1f} MiB while serving a 48 MiB file"
 
 
 def test_bad_content_length_is_a_4xx_and_claims_nothing(project):

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -90,6 +92,7 @@ class LabelStore:
         self.clock = clock
         self.busy_timeout = busy_timeout
         self.read_only = read_only
+        self._local = threading.local()
         if read_only:
             if not self.path.is_file():
                 raise StoreUnreadable(f"{self.path} is missing")
@@ -106,17 +109,24 @@ class LabelStore:
                 db.execute("ALTER TABLE batch_items ADD COLUMN copies INTEGER NOT NULL DEFAULT 1")
 
     def connect(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use and kept: closing the last connection to a WAL
+        database checkpoints it, which would cost every answer a few extra disk syncs."""
+        db = getattr(self._local, "db", None)
+        if db is not None and self._local.pid == os.getpid():
+            return db
         with self._errors():
             if self.read_only:
                 db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout,
-                                     isolation_level=None)
+                                     isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA query_only=ON")
-                return db
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            return db
+            else:
+                db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                     check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA foreign_keys=ON")
+        self._local.db, self._local.pid = db, os.getpid()
+        return db
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -133,32 +143,33 @@ class LabelStore:
             raise StoreUnreadable(f"{self.path} is not a readable label database: {e}") from None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE): all of it is applied, or none."""
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE): all of it is applied, or none.
+
+        `durable=False` skips the disk sync at commit, for what a power cut may lose harmlessly (a lease);
+        the next durable commit syncs it too, and a killed process loses nothing either way."""
         db = self.connect()
-        try:
-            with self._errors():
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-        finally:
-            db.close()
+        with self._errors():
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads (a shared read: WAL lets writers go on meanwhile)."""
         db = self.connect()
-        try:
-            with self._errors():
-                db.execute("BEGIN")
+        with self._errors():
+            db.execute("BEGIN")
+            try:
                 yield db
+            finally:
                 db.execute("COMMIT")
-        finally:
-            db.close()
 
     # ---- reading ----------------------------------------------------------------------------------
     def labels(self) -> dict[str, str]:
@@ -195,20 +206,14 @@ class LabelStore:
         """Labelled and total samples over the open batches (those with a pending sample, else the last);
         `set_aside` of them cannot be shown, `second_wanted` await a second labeller's answer."""
         with self.reading() as db:
-            open_batches = [r[0] for r in db.execute(
-                "SELECT DISTINCT b.batch FROM batch_items b LEFT JOIN labels l USING (sample_id) "
-                "WHERE l.sample_id IS NULL")]
-            if not open_batches:
-                last = db.execute("SELECT max(id) FROM batches").fetchone()[0]
-                open_batches = [last] if last is not None else []
-            marks = ",".join("?" * len(open_batches))
-            total, done, aside = db.execute(
-                f"SELECT count(*), count(l.sample_id), count(a.sample_id) FROM batch_items b "
-                f"LEFT JOIN labels l USING (sample_id) LEFT JOIN set_aside a USING (sample_id) "
-                f"WHERE b.batch IN ({marks})", open_batches).fetchone() if open_batches else (0, 0, 0)
+            per_batch = db.execute("SELECT b.batch, count(*), count(l.sample_id), count(a.sample_id) "
+                                   "FROM batch_items b LEFT JOIN labels l USING (sample_id) "
+                                   "LEFT JOIN set_aside a USING (sample_id) GROUP BY b.batch ORDER BY b.batch").fetchall()
             n_labeled = db.execute("SELECT count(*) FROM labels").fetchone()[0]
             second = db.execute("SELECT count(*) FROM batch_items b JOIN labels l USING (sample_id) WHERE b.copies > 1 "
                                 "AND b.sample_id NOT IN (SELECT sample_id FROM second_labels)").fetchone()[0]
+        open_batches = [row for row in per_batch if row[2] < row[1]] or per_batch[-1:]
+        total, done, aside = (sum(row[k] for row in open_batches) for k in (1, 2, 3))
         return {"done": done, "total": total, "pending": total - done, "labeled": n_labeled, "set_aside": aside,
                 "second_wanted": second}
 
@@ -264,7 +269,7 @@ class LabelStore:
         """
         now = self.clock()
         args = {"session": session, "labeller": labeller}
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute("DELETE FROM leases WHERE expires <= ?", (now,))
             held = db.execute("SELECT b.sample_id FROM leases s JOIN batch_items b USING (sample_id) "
                               "LEFT JOIN labels l USING (sample_id) "
@@ -289,7 +294,7 @@ class LabelStore:
 
     def release(self, session: str) -> None:
         """The session is gone (its page was closed): its sample is free for the others at once."""
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute("DELETE FROM leases WHERE session = ?", (session,))
 
     def _check_actionable(self, db: sqlite3.Connection, session: str, sample_id: str) -> None:
