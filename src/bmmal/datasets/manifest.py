@@ -82,7 +82,7 @@ def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str
     if len(kinds) > 1:
         raise BmmalError(f"{manifest}: column {modality!r} mixes {' and '.join(sorted(kinds))} inputs")
     kind = kinds.pop()
-    encoder = F.get(extractor or F.default_for(kind))
+    encoder = F.for_input(extractor or F.default_for(kind), kind)
     if encoder.kind != kind:
         raise BmmalError(f"{manifest}: column {modality!r} holds {kind} inputs, but extractor {encoder.name!r} "
                          f"reads {encoder.kind}")

@@ -4,9 +4,11 @@ These turn raw files or texts into fixed vectors once, before active learning st
 trained. (The trainable per-modality networks are `bmmal.models.encoders`; use its `identity` or
 `mlp` kind on the features produced here.)
 
-Extractors are found by name (`get("efficientnet-lite0")`) or by the kind of input
-(`default_for("image")`, `kind_of(value)` for a file path or inline text). Each lives in its own module,
-imported only when used, and needs the optional extra: `pip install 'bmmal[encoders]'`.
+Extractors are found by name (`get("efficientnet-lite0")`), by the kind of input
+(`default_for("image")`, `kind_of(value)` for a file path or inline text), or as a model the user has in a
+local cache, named by its library (`for_input("timm:convnext_tiny", "image")`, `bmmal.features.named`).
+Each lives in its own module, imported only when used, and needs the optional extra:
+`pip install 'bmmal[encoders]'`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def get(name: str, **options) -> FeatureExtractor:
     return EXTRACTORS.get(name, **options)
 
 
+def for_input(name: str, kind: str) -> FeatureExtractor:
+    """The extractor `name` for inputs of `kind`: a registered name, or a model named by its library
+    ("st:all-mpnet-base-v2", "open_clip:ViT-B-32", ...; `bmmal.features.named`), which reads that kind."""
+    from bmmal.features.named import NamedExtractor, is_named
+
+    return NamedExtractor(name, kind) if is_named(name) else get(name)
+
+
 def default_for(kind: str) -> str:
     """Name of the default extractor for a kind of input ("image", "text" or "audio")."""
     if kind not in DEFAULTS:
@@ -61,4 +71,5 @@ def kind_of_path(path: str | Path) -> str | None:
 
 
 __all__ = ["DEFAULTS", "KINDS", "SUFFIXES", "FeatureCache", "FeatureExtractor", "available", "default_cache_dir",
-           "default_for", "encode_batches", "fingerprint", "get", "kind_of_path", "kind_of_suffix", "register"]
+           "default_for", "encode_batches", "fingerprint", "for_input", "get", "kind_of_path", "kind_of_suffix",
+           "register"]
