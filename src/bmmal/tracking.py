@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -198,8 +199,9 @@ def _mlflow_experiment(uri: str, name: str):
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(name)
+        with _quiet("mlflow.store.db.utils"):  # "Creating initial MLflow database tables..." on a new store
+            client = MlflowClient(tracking_uri=uri)
+            found = client.get_experiment_by_name(name)
     except ImportError as e:
         raise _missing("mlflow", e) from None
     if found is not None:
@@ -211,6 +213,17 @@ def _mlflow_experiment(uri: str, name: str):
         return client, client.create_experiment(name, artifact_location=artifacts)
     except MlflowException:  # another process created it first
         return client, client.get_experiment_by_name(name).experiment_id
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _resumable_run(client, experiment_id: str, run_name: str) -> str:
