@@ -193,3 +193,12 @@ def test_timm_and_open_clip_without_the_package_say_what_to_install(spec, packag
     assert named.is_named(spec)
     with pytest.raises(BmmalError, match=f"needs the Python package '{package}'"):
         features.for_input(spec, "image").dim
+
+
+def test_allow_download_flag_gives_the_permission(monkeypatch):
+    from bmmal.cli import main
+
+    monkeypatch.setenv(named.ALLOW_DOWNLOAD_ENV, "0")  # restored after the test
+    assert not named.downloads_allowed()
+    assert main(["datasets"]) == 0 and not named.downloads_allowed()
+    assert main(["--allow-download", "datasets"]) == 0 and named.downloads_allowed()
