@@ -7,8 +7,17 @@ import torch
 from bmmal import strategies
 from bmmal.contribution import shapley
 from bmmal.outputs import PoolOutputs
-from bmmal.strategies.gradient_embedding import gradient_embedding, pseudo_label_residual
-from bmmal.strategies.kmeanspp import OuterProductEmbedding, kmeanspp_seeding, row_counters, row_uniforms
+from bmmal.errors import BmmalError
+from bmmal.strategies.gradient_embedding import gradient_embedding, pool_gradient_embedding, pseudo_label_residual
+from bmmal.strategies.kmeanspp import (
+    LocalParts,
+    OuterProductEmbedding,
+    PoolPart,
+    kmeanspp_loop,
+    kmeanspp_seeding,
+    row_counters,
+    row_uniforms,
+)
 from tests.conftest import random_embeddings
 
 
@@ -134,3 +143,101 @@ def test_bmmal_computes_shapley_through_fuse_when_absent():
     expected = strategies.get("bmmal").select(outputs, 5, seed=1)
     outputs.shapley = None
     np.testing.assert_array_equal(strategies.get("bmmal").select(outputs, 5, seed=1), expected)
+
+
+def test_pool_embedding_on_the_original_blocks_equals_materialised():
+    outputs = pool_outputs(n=30, dims=(4, 3, 2))
+    bmmal = strategies.get("bmmal")
+    rows = np.arange(30)
+    scales = bmmal.modality_scales(outputs)
+    factored = pool_gradient_embedding(outputs, scales)
+    assert factored.nbytes() == 0  # fp32 (here float64) reads the caller's tensors: no copy
+    dense = materialised(outputs, rows, scales)
+    norms = factored.sq_norms()
+    torch.testing.assert_close(norms, (dense ** 2).sum(1))
+    for row in (0, 7, 29):
+        torch.testing.assert_close(factored.sq_distances_to(row, norms), ((dense - dense[row]) ** 2).sum(1))
+
+
+def split_parts(embedding, eligible, bounds):
+    """The embedding's rows as several PoolParts (contiguous slices), as shards would hold them."""
+    parts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        part = OuterProductEmbedding(embedding._residual.values[a:b], [f.values[a:b] for f in embedding._blocks],
+                                     None if embedding.scales is None else embedding.scales[a:b])
+        parts.append(PoolPart(part, eligible[a:b], offset=a))
+    return LocalParts(parts)
+
+
+@pytest.mark.parametrize("bounds", [(0, 1, 30, 44, 74), (0, 37, 74)])
+def test_seeding_over_parts_equals_one_pool(bounds):
+    outputs = pool_outputs(n=74)
+    embedding = pool_gradient_embedding(outputs, strategies.get("bmmal").modality_scales(outputs))
+    eligible = ~outputs.labeled
+    for seed in range(4):
+        whole = kmeanspp_seeding(embedding, 20, np.random.default_rng(seed), eligible)
+        parts = kmeanspp_loop(split_parts(embedding, eligible, bounds), 20, np.random.default_rng(seed))
+        np.testing.assert_array_equal(parts, whole)
+
+
+def test_row_uniforms_are_splitmix64():
+    def splitmix64(seed, i):  # the reference generator: state advanced i + 1 times
+        mask = (1 << 64) - 1
+        z = (seed + (i + 1) * 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    index = torch.tensor([0, 1, 2, 12345, 2 ** 40 + 7])
+    for key in (0, 42, 2 ** 63 - 1):
+        expected = [((splitmix64(key, int(i)) >> 11) + 1) * 2.0 ** -53 for i in index]
+        assert row_uniforms(key, row_counters(index)).tolist() == expected
+    u = row_uniforms(7, row_counters(torch.arange(200_000)))
+    assert 0 < float(u.min()) and float(u.max()) <= 1 and abs(float(u.mean()) - 0.5) < 0.005
+
+
+def separated_pool(n_per=12, clusters=6, dims=(16, 8), seed=0):
+    """Tight, far-apart clusters in both modalities and confident predictions of one class per cluster."""
+    g = torch.Generator().manual_seed(seed)
+    centres = [torch.randn(clusters, d, generator=g) * 10 for d in dims]
+    label = torch.arange(clusters).repeat_interleave(n_per)
+    emb = {f"m{i}": (c[label] + 0.01 * torch.randn(len(label), d, generator=g)).abs()
+           for i, (c, d) in enumerate(zip(centres, dims))}
+    probs = torch.full((len(label), clusters), 0.02)
+    probs[torch.arange(len(label)), label] = 1 - 0.02 * (clusters - 1)
+    shap = torch.rand(clusters, len(dims), clusters, generator=g)[label]  # one contribution pattern per cluster
+    return PoolOutputs(labeled=torch.zeros(len(label), dtype=torch.bool), probs=probs, embeddings=emb, shapley=shap)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("name", ["badge", "bmmal"])
+def test_reduced_precision_picks_valid_rows_and_agrees_with_fp32_when_separated(name, precision):
+    outputs = separated_pool()
+    outputs.labeled[::7] = True
+    reduced = strategies.get(name, precision=precision)
+    for seed in range(3):
+        rows = reduced.select(outputs, 6, seed=seed)
+        assert len(set(rows.tolist())) == 6 and not outputs.labeled[rows].any()
+        clusters = rows // 12  # rows of one cluster are near-duplicates: which of them comes first is rounding
+        np.testing.assert_array_equal(clusters, strategies.get(name).select(outputs, 6, seed=seed) // 12)
+        assert len(set(clusters.tolist())) == 6
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_distances_are_close_and_factors_are_stored_small(precision):
+    outputs = pool_outputs(n=50, dims=(64, 32))
+    outputs.embeddings = {m: z.float() for m, z in outputs.embeddings.items()}
+    outputs.probs = outputs.probs.float()
+    exact = pool_gradient_embedding(outputs)
+    reduced = pool_gradient_embedding(outputs, precision=precision)
+    assert reduced.nbytes() == 50 * (64 + 32 + 5) * 2 + 3 * 50 * 4  # 2 bytes a number, a float32 norm a row
+    exact_norms, reduced_norms = exact.sq_norms(), reduced.sq_norms()
+    for row in (0, 20):
+        bound = exact_norms + exact_norms[row]
+        error = (reduced.sq_distances_to(row, reduced_norms) - exact.sq_distances_to(row, exact_norms)).abs() / bound
+        assert float(error.max()) < 1e-2
+
+
+def test_unknown_precision_is_a_clear_error():
+    with pytest.raises(BmmalError, match="precision must be one of fp32, bf16, fp16"):
+        strategies.get("bmmal", precision="fp8")

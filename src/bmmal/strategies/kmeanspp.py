@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from bmmal.strategies.precision import StoredFactor
+from bmmal.strategies.precision import FactorRow, StoredFactor
 
 ZERO_DISTANCE_TOLERANCE = 1e-6  # relative to |g_i|^2 + |g_c|^2: below this, rounding, not distance
 NORM_BLOCK_ROWS = 4096  # rows per block of the float64 squared norms
@@ -38,8 +38,8 @@ class Row:
     """What moves from the part that owns a chosen row to every part: its factors and squared norm."""
 
     index: int  # global row index
-    residual: torch.Tensor | None  # [C], or None for plain rows (k-center: residual 1)
-    blocks: tuple[torch.Tensor, ...]  # [d_m] per modality, in storage precision
+    residual: FactorRow | None  # [C], or None for plain rows (k-center: residual 1)
+    blocks: tuple[FactorRow, ...]  # [d_m] per modality, as stored
     scales: tuple[float, ...] | None  # s_jm per modality, or None (all 1)
     sq_norm: float
 
@@ -77,13 +77,10 @@ class OuterProductEmbedding:
     @property
     def features(self) -> torch.Tensor:
         """The feature factor as one [N, D] tensor, scaled (a copy unless there is one unscaled block)."""
-        if len(self._blocks) == 1 and self.scales is None:
+        if len(self._blocks) == 1 and self.scales is None and self._blocks[0].scale is None:
             return self._blocks[0].values
-        return torch.cat([self._blocks[m].rows(0, len(self)).to(self._blocks[m].dtype) * self._scale(m)
-                          for m in range(len(self._blocks))], dim=1)
-
-    def _scale(self, m: int, start: int = 0, stop: int | None = None):
-        return 1.0 if self.scales is None else self.scales[start:stop, m:m + 1]
+        return torch.cat([block.rows(0, len(self)) * (1.0 if self.scales is None else self.scales[:, m:m + 1])
+                          for m, block in enumerate(self._blocks)], dim=1)
 
     def sq_norms(self) -> torch.Tensor:
         """|a_i|^2 sum_m s_im^2 |z_im|^2 in float64, a block of rows at a time (no float64 copy of a factor)."""
@@ -134,8 +131,8 @@ class OuterProductEmbedding:
         return (residual[:, :, None] * features[:, None, :]).reshape(len(self), -1)
 
     def nbytes(self) -> int:
-        """Bytes of the stored factors (0 for factors that are the caller's own tensors)."""
-        return sum(f.nbytes() for f in [self._residual, *self._blocks] if f is not None and f.values is not None)
+        """Bytes the stored factors allocated beyond the tensors they were given."""
+        return sum(f.nbytes() for f in [self._residual, *self._blocks] if f is not None)
 
 
 class Embedding(Protocol):

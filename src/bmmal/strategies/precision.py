@@ -1,14 +1,15 @@
 """Pool factors stored in a chosen precision, multiplied by one row with float32 accumulation and output.
 
 A selection pass reads every stored factor once, so its cost is the factor's bytes: bf16 and fp16
-halve them. `fp32` keeps the caller's tensor as it is (float32 or float64: no copy); `bf16`/`fp16`
-store a rounded copy (unless the input already has that type). Whatever the storage, the products
-are accumulated in float32 and returned as float32:
-- CUDA: `torch.mm(..., out_dtype=torch.float32)`;
-- CPU bf16: Intel MKL's `cblas_gemm_bf16bf16f32` (exported by the MKL that torch links on x86);
-- CPU fp16: FBGEMM's fp16 linear (packed fp16 weights, float32 activations and output).
-Where none of these exists, the product runs in the storage type and is rounded to it (about 3 decimal
-digits for bf16) before it is widened; `dot_output` says which path a factor takes.
+halve them. `fp32` keeps the caller's tensor as it is (float32 or float64: no copy). `bf16`/`fp16`
+store each row as a unit vector in that type plus its norm in float32 (so fp16's narrow range cannot
+overflow or flush small rows, such as the residuals of confident predictions, to zero). Whatever the
+storage, products are accumulated in float32:
+- CUDA: `torch.mm(..., out_dtype=torch.float32)` (float32 output);
+- CPU bf16: Intel MKL's `cblas_gemm_bf16bf16f32` (exported by the MKL that torch links on x86; float32 output);
+- otherwise (CPU fp16, or no MKL): torch's product in the storage type, whose float32 sum is rounded to
+  that type (unit rows keep it within [-1, 1]: a relative error of about 1e-3 (bf16) or 5e-4 (fp16)).
+`StoredFactor.dot_output` says which path a factor takes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from dataclasses import dataclass
 
 import torch
 
 from bmmal.errors import BmmalError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+BLOCK_ROWS = 4096
 
 
 def check_precision(precision: str) -> str:
@@ -44,30 +47,37 @@ def _mkl_bf16_gemm():
     return gemm
 
 
-def _fbgemm_available() -> bool:
-    return "fbgemm" in torch.backends.quantized.supported_engines
-
-
 _ROW_MAJOR, _NO_TRANS = 101, 111
 
 
+@dataclass(frozen=True)
+class FactorRow:
+    """One row of a stored factor: `values` (as stored) times `scale`."""
+
+    values: torch.Tensor
+    scale: float = 1.0
+
+
 class StoredFactor:
-    """An [N, d] factor in its storage precision; `dots(v)` is the float32 [N] vector of row . v."""
+    """An [N, d] factor in its storage precision; `dots(row)` is the float32 [N] vector of row_i . row."""
 
     def __init__(self, values: torch.Tensor, precision: str = "fp32"):
         dtype = PRECISIONS[check_precision(precision)]
-        if precision == "fp32" and values.dtype in (torch.float32, torch.float64):
-            dtype = values.dtype  # as given: float64 pools stay exact
-        self.dtype = dtype
         self.device = values.device
         self.shape = tuple(values.shape)
-        self.dot_output = self._choose_path(dtype, values.device)
-        if self.dot_output == "fbgemm":  # packed for FBGEMM; rows are read back from the source
-            self._source = values
-            self._packed = torch.ops.quantized.linear_prepack_fp16(values.float().contiguous(), None)
-            self.values = None
+        if precision == "fp32" and values.dtype in (torch.float32, torch.float64):
+            self.dtype, self.values, self.scale = values.dtype, values.contiguous(), None  # float64 stays exact
         else:
-            self.values = values.to(dtype).contiguous()
+            self.dtype = dtype
+            self.values = torch.empty(self.shape, dtype=dtype, device=self.device)
+            self.scale = torch.empty(self.shape[0], dtype=torch.float32, device=self.device)
+            for start in range(0, self.shape[0], BLOCK_ROWS):  # a block at a time: no float32 copy of the factor
+                block = values[start:start + BLOCK_ROWS].double()
+                norm = torch.linalg.vector_norm(block, dim=1).float()
+                self.values[start:start + BLOCK_ROWS] = (block / norm.double().clamp_min(1e-300)[:, None]).to(dtype)
+                self.scale[start:start + BLOCK_ROWS] = norm
+        self.copied = self.values.data_ptr() != values.data_ptr() or values.numel() == 0
+        self.dot_output = self._choose_path(self.dtype, self.device)
 
     @staticmethod
     def _choose_path(dtype, device) -> str:
@@ -76,46 +86,46 @@ class StoredFactor:
         if device.type == "cuda":
             return "cuda_fp32_out"
         if dtype == torch.bfloat16 and _mkl_bf16_gemm() is not None:
-            return "mkl"
-        if dtype == torch.float16 and _fbgemm_available():
-            return "fbgemm"
+            return "mkl_fp32_out"
         return "rounded"
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def row(self, i: int) -> torch.Tensor:
-        """Row i as stored (rounded to the storage precision)."""
-        if self.values is None:
-            return self._source[i].to(self.dtype)
-        return self.values[i].clone()
+    def row(self, i: int) -> FactorRow:
+        """Row i as stored."""
+        return FactorRow(self.values[i].clone(), 1.0 if self.scale is None else float(self.scale[i]))
 
     def rows(self, start: int, stop: int) -> torch.Tensor:
         """Rows [start, stop) as stored, in float64 (for exact squared norms and blocked distances)."""
-        if self.values is None:
-            return self._source[start:stop].to(self.dtype).double()
-        return self.values[start:stop].double()
+        rows = self.values[start:stop].double()
+        return rows if self.scale is None else rows * self.scale[start:stop, None].double()
 
-    def dots(self, v: torch.Tensor) -> torch.Tensor:
-        """[N] row . v, accumulated in float32 or better (float64 for float64 factors)."""
+    def _unit_dots(self, v: torch.Tensor) -> torch.Tensor:
         if self.dot_output == "native":
             return torch.mv(self.values, v.to(self.dtype))
         if self.dot_output == "cuda_fp32_out":
             return torch.mm(self.values, v.to(self.dtype)[:, None], out_dtype=torch.float32)[:, 0]
-        if self.dot_output == "fbgemm":
-            return torch.ops.quantized.linear_dynamic_fp16(v.float()[None], self._packed)[0]
-        if self.dot_output == "mkl":
+        if self.dot_output == "mkl_fp32_out":
             n, d = self.shape
-            out = torch.empty(n, dtype=torch.float32)
+            out = torch.zeros(n, dtype=torch.float32)
             vector = v.to(torch.bfloat16).contiguous()
             if n and d:
                 _mkl_bf16_gemm()(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, n, 1, d, 1.0, self.values.data_ptr(), d,
                                  vector.data_ptr(), 1, 0.0, out.data_ptr(), 1)
-            else:
-                out.zero_()
             return out
         return torch.mv(self.values, v.to(self.dtype)).float()
 
+    def dots(self, row: FactorRow) -> torch.Tensor:
+        """[N] row_i . row, accumulated in float32 or better (float64 for float64 factors)."""
+        out = self._unit_dots(row.values)
+        if self.scale is not None:
+            out.mul_(self.scale).mul_(row.scale)
+        return out
+
     def nbytes(self) -> int:
+        """Bytes this factor allocated (0 when it reads the caller's tensor as it is)."""
+        if not self.copied:
+            return 0
         n, d = self.shape
-        return n * d * self.dtype.itemsize
+        return n * d * self.dtype.itemsize + (0 if self.scale is None else 4 * n)
