@@ -63,3 +63,12 @@ def test_missing_files_are_named_by_their_absolute_path(tmp_path, monkeypatch, c
                                                                           "options": {"path": "mine.npz"}}}))
     assert main(["run", "--config", "c/run.yaml", "--out", "r"]) == 2
     assert f"arrays file not found: {tmp_path / 'c' / 'mine.npz'}" in capsys.readouterr().err
+
+
+def test_unknown_strategy_or_trainer_parameter_names_the_closest(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"dataset": {"name": "synthetic"},
+                                      "train": {"trainer": "ogm_ge", "trainer_params": {"alfa": 0.3}}}))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "trainer 'ogm_ge': unknown parameter 'alfa' (did you mean 'alpha'?); its parameters: alpha" in err

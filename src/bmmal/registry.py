@@ -16,6 +16,7 @@ A name registered from two different places is an error naming both; registering
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -152,7 +153,25 @@ class Registry:
     def get(self, name: str, **params):
         """An instance; wrong parameters are a one-line error."""
         factory = self.lookup(name)
+        unknown, takes = _unknown_parameters(factory, params)
+        if unknown:
+            raise BmmalError(f"{self.kind} {name!r}: unknown parameter {unknown!r}{did_you_mean(unknown, takes)}; "
+                             f"its parameters: {', '.join(takes) or 'none'}")
         try:
             return factory(**params)
         except TypeError as e:
             raise BmmalError(f"{self.kind} {name!r}: bad parameters ({e})") from None
+
+
+def _unknown_parameters(factory: Any, params: dict) -> tuple[str | None, list[str]]:
+    """The first of `params` that `factory` does not take (None if it takes them all, or any keyword), and
+    the keyword parameters it does take."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None, []
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return None, []
+    takes = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(params) - set(takes))
+    return (unknown[0] if unknown else None), takes
