@@ -72,3 +72,10 @@ def test_unknown_strategy_or_trainer_parameter_names_the_closest(tmp_path, capsy
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "trainer 'ogm_ge': unknown parameter 'alfa' (did you mean 'alpha'?); its parameters: alpha" in err
+
+
+def test_unknown_frozen_option_names_the_closest():
+    from bmmal.datasets.frozen import parse_spec
+
+    with pytest.raises(BmmalError, match=r"frozen: unknown key 'cachedir' \(did you mean 'cache_dir'\?\)"):
+        parse_spec({"encoders": {}, "cachedir": "x"}, ())

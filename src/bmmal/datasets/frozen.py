@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from bmmal.data import ArrayDataset
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 
 KEYS = {"encoders", "cache_dir", "batch_size", "device"}
 
@@ -92,7 +92,8 @@ def parse_spec(spec: Any, modalities: tuple[str, ...]) -> dict:
         raise BmmalError("dataset option frozen must be a mapping with encoders: {modality: {kind: ..., ...}}")
     unknown = set(spec) - KEYS
     if unknown:
-        raise BmmalError(f"dataset option frozen: unknown key {min(unknown)!r}; known: {', '.join(sorted(KEYS))}")
+        raise BmmalError(f"dataset option frozen: unknown key {min(unknown)!r}{did_you_mean(min(unknown), KEYS)}; "
+                         f"known: {', '.join(sorted(KEYS))}")
     for m in modalities:
         entry = spec["encoders"].get(m)
         if not isinstance(entry, dict) or "kind" not in entry:
