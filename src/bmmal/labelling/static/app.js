@@ -54,6 +54,7 @@ function showProgress(progress) {
   $("progress-fill").style.width = (100 * share).toFixed(1) + "%";
   let text = `${progress.done} / ${progress.total} labelled · ${progress.labeled} in total`;
   if (progress.set_aside) text += ` · ${progress.set_aside} set aside`;
+  if (progress.second_wanted) text += ` · ${progress.second_wanted} await a second answer`;
   $("progress-text").textContent = text;
 }
 
