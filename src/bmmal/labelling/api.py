@@ -137,10 +137,10 @@ class LabellingApp:
             raise FileNotFoundError
         if self.samples.kind(modality) == "text":
             raise FileNotFoundError
-        path = self.samples.path(sample_id, modality) if self.samples.problem(sample_id) is None else None
-        if path is None or not path.is_file():
-            reason = self.samples.problem(sample_id) or "its file is missing"
+        reason = self.samples.problem(sample_id)
+        if reason is not None:
             if self.store.batch_item(sample_id) is not None and sample_id not in self.store.labels():
                 self.store.set_aside(sample_id, reason)
             raise MediaMissing(f"sample {sample_id!r} cannot be shown: {reason}")
+        path = self.samples.path(sample_id, modality)
         return path, self.samples.kind(modality)

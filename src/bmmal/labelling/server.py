@@ -30,6 +30,7 @@ import threading
 from importlib import resources
 
 import anyio
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -183,8 +184,6 @@ class _Protocol(H11Protocol):
         self.loop.call_later(self.timeout_keep_alive, close_if_silent)
 
     def send_400_response(self, msg: str) -> None:
-        import h11
-
         body = b'{"error": "malformed HTTP request (request line, headers or Content-Length)"}'
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
