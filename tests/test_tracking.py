@@ -134,3 +134,13 @@ def test_benchmark_logs_one_mlflow_run_per_cell(tmp_path, capsys):
     # tracking is not a setting of the experiment: without --track the finished cells are reused
     assert main(["benchmark", "--config", str(config), "--out", str(out)]) == 0
     assert "0 cells run, 2 reused" in capsys.readouterr().out
+
+
+def test_a_benchmark_names_a_missing_backend_before_any_work(tmp_path, monkeypatch, capsys):
+    _uninstalled(monkeypatch, BACKEND_MODULES["tensorboard"])
+    bench = {"name": "tiny", "datasets": {"syn": SMALL_RUN["dataset"]}, "strategies": ["random"], "seeds": 1,
+             "base": {"rounds": 1, "tracking": ["tensorboard"]}}
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+    assert main(["benchmark", "--config", str(tmp_path / "bench.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert "pip install 'bmmal[tensorboard]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bmmal.errors import BmmalError, Interrupted
@@ -223,7 +224,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     from bmmal.errors import BmmalWarning
 
     where = "" if issubclass(category, BmmalWarning) else f" ({category.__name__}, {filename}:{lineno})"
-    Console(stderr=True).print(f"[yellow]warning:[/] {message}{where}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[yellow]warning:[/] {escape(str(message))}{escape(where)}", highlight=False,
+                               soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BmmalError as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # the message is text, not markup: "pip install 'bmmal[ray]'" must keep its [ray]
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     except Interrupted as e:
-        Console(stderr=True).print(str(e), highlight=False, soft_wrap=True)
+        Console(stderr=True).print(escape(str(e)), highlight=False, soft_wrap=True)
         return 130
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted", highlight=False)

@@ -129,7 +129,7 @@ def tracked_cells(cells: list, benchmark_dir: str | Path, benchmark_name: str) -
     """Benchmark cells whose runs log into one MLflow experiment named after the benchmark, one MLflow run per
     cell (named by its path), in the store `<benchmark_dir>/mlflow.db` unless the config names another;
     TensorBoard files stay in each cell's run directory. The store and experiment are created here, before
-    any worker starts, so that workers do not race to create them."""
+    any worker starts, so that workers do not race to create them and a missing package is named at once."""
     updated = []
     for cell in cells:
         tracking = cell.config.tracking
@@ -142,6 +142,8 @@ def tracked_cells(cells: list, benchmark_dir: str | Path, benchmark_name: str) -
     for uri, experiment in dict.fromkeys((c.config.tracking.mlflow_uri, c.config.tracking.experiment)
                                          for c in updated if "mlflow" in c.config.tracking.to):
         _mlflow_experiment(uri, experiment)
+    if any("tensorboard" in c.config.tracking.to for c in updated):
+        _summary_writer()
     return updated
 
 
@@ -150,13 +152,17 @@ def _missing(backend: str, error: ImportError) -> BmmalError:
                       f"pip install 'bmmal[{backend}]'")
 
 
-@contextmanager
-def _tensorboard(log_dir: Path, params: Mapping[str, Any]) -> Iterator[Logger]:
+def _summary_writer() -> type:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
         raise _missing("tensorboard", e) from None
-    writer = SummaryWriter(log_dir=str(log_dir))
+    return SummaryWriter
+
+
+@contextmanager
+def _tensorboard(log_dir: Path, params: Mapping[str, Any]) -> Iterator[Logger]:
+    writer = _summary_writer()(log_dir=str(log_dir))
     try:
         table = "\n".join(f"    {k}: {v}" for k, v in flat_params(params).items())  # indented: shown verbatim
         writer.add_text("config", table)
