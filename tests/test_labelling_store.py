@@ -133,3 +133,22 @@ def test_concurrent_processes_label_disjoint_samples(tmp_path):
     with LabelStore(path).reading() as db:
         rows = dict(db.execute("SELECT sample_id, labeller FROM labels"))
     assert all(rows[s] == session for session, mine in results.items() for s in mine)
+
+
+def test_a_store_from_before_set_aside_and_double_labelling_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "labels.db"
+    with sqlite3.connect(path) as db:  # the tables as the first version of the store wrote them
+        db.executescript(
+            "CREATE TABLE labels (sample_id TEXT PRIMARY KEY, label TEXT NOT NULL, source TEXT NOT NULL, "
+            "labeller TEXT, time REAL NOT NULL);"
+            "CREATE TABLE batches (id INTEGER PRIMARY KEY, strategy TEXT NOT NULL, created REAL NOT NULL, "
+            "n_labeled INTEGER NOT NULL, info TEXT NOT NULL DEFAULT '{}');"
+            "CREATE TABLE batch_items (sample_id TEXT PRIMARY KEY, batch INTEGER NOT NULL, position INTEGER NOT NULL, "
+            "prediction TEXT);"
+            "INSERT INTO batches VALUES (1, 'random', 0, 0, '{}'); INSERT INTO batch_items VALUES ('a', 1, 0, NULL);")
+    store = LabelStore(path, read_only=True)  # `bmmal status` on an old project works
+    assert store.pending() == ["a"] and store.set_aside_items() == {} and store.progress()["second_wanted"] == 0
+    writable = LabelStore(path)
+    assert writable.claim("s", 60) == "a"

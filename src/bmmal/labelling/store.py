@@ -93,14 +93,15 @@ class LabelStore:
         self.busy_timeout = busy_timeout
         self.read_only = read_only
         self._local = threading.local()
-        if read_only:
-            if not self.path.is_file():
-                raise StoreUnreadable(f"{self.path} is missing")
-            return
+        if read_only and not self.path.is_file():
+            raise StoreUnreadable(f"{self.path} is missing")
         with self.reading() as db:  # an up-to-date file is only read: no write lock for merely opening it
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             columns = {r[1] for r in db.execute("PRAGMA table_info(batch_items)")}
         if TABLES <= tables and "copies" in columns:
+            return
+        if read_only:  # a file from before the newest tables: upgraded once, by a writable store
+            LabelStore(self.path, clock, busy_timeout)
             return
         with self.transaction() as db:
             for statement in filter(str.strip, SCHEMA.split(";")):
