@@ -37,6 +37,8 @@ LIBRARIES = ("timm", "st", "hf", "open_clip")
 NAMED_VERSION = 1  # bump when the pooling or preprocessing below changes what a model's features are
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npz")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+OTHER_FORMATS = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*",
+                 "rust_model*", "coreml/*"]
 
 
 def is_named(name: str) -> bool:
@@ -102,7 +104,9 @@ def hub_folder(spec: str, repo_id: str) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(hub.snapshot_download(repo_id, local_files_only=not downloads_allowed()))
+        if downloads_allowed():  # the PyTorch weights only, not the ONNX, OpenVINO, TF or Flax copies
+            return Path(hub.snapshot_download(repo_id, ignore_patterns=OTHER_FORMATS))
+        return Path(hub.snapshot_download(repo_id, local_files_only=True))
     except LocalEntryNotFoundError:
         raise missing(spec, f"not in the Hugging Face cache {hub.constants.HF_HUB_CACHE}",
                       f"hf download {repo_id}") from None
@@ -260,12 +264,15 @@ def _load_timm(spec: str, model: str) -> Loaded:
     if model.startswith(("local-dir:", "hf-hub:")):
         name, fetch = model, None
     else:
-        cfg = timm.models.get_pretrained_cfg(model)
+        try:
+            cfg = timm.models.get_pretrained_cfg(model)
+        except RuntimeError as e:  # an unknown pretrained tag
+            raise BmmalError(f"model {spec!r}: {e}") from None
         if cfg is None:
             raise BmmalError(f"timm has no pretrained model {model!r} (spec {spec!r})")
         cfg = cfg.to_dict()
         repo, file = _hub_or_url(spec, cfg, Path(torch.hub.get_dir()) / "checkpoints")
-        if repo:
+        if repo and offline:
             hub_folder(spec, repo)  # on disk, or a one-line error naming `hf download <repo>`
         elif offline and not Path(file).is_file():
             raise missing(spec, f"no {file}", None)
@@ -313,8 +320,8 @@ def _load_open_clip(spec: str, model: str) -> Loaded:
         if tag not in tags:
             raise BmmalError(f"open_clip model {name!r} has no weights {tag!r}; it has {', '.join(tags)}")
         repo, file = _hub_or_url(spec, open_clip.get_pretrained_cfg(name, tag), Path.home() / ".cache" / "clip")
-        if repo:
-            hub_folder(spec, repo)
+        if repo and offline:
+            hub_folder(spec, repo)  # allowed downloads are left to open_clip, which fetches only the weights
         elif offline and not Path(file).is_file():
             raise missing(spec, f"no {file}", None)
     try:
