@@ -43,6 +43,13 @@ def check_needed_outputs(outputs: PoolOutputs, needs: frozenset[str], name: str)
 
 
 class Strategy(ABC):
+    """An active-learning strategy: picks which unlabelled rows of a `PoolOutputs` to label next.
+
+    A subclass sets `name` (its registry name), `needs` (the `PoolOutputs` fields it reads, so that
+    inference computes only those) and `summary` (one line for `bmmal strategies`), and implements
+    `_select`; `select` checks the inputs and the result around it (docs/strategies.md, "Adding a strategy").
+    """
+
     name: ClassVar[str]
     needs: ClassVar[frozenset[str]] = frozenset({"probs"})
     summary: ClassVar[str] = ""
