@@ -23,6 +23,8 @@ _LOADERS: dict[str, str] = {
     "vggsound": "bmmal.datasets.vggsound:load_vggsound",
     "emoji9": "bmmal.datasets.emoji9:load_emoji9",
     "tuxpaint": "bmmal.datasets.tuxpaint:load_tuxpaint",
+    "fashion_speech": "bmmal.datasets.fashion_speech:load_fashion_speech",
+    "emoji9_raw": "bmmal.datasets.emoji9_raw:load_emoji9_raw",
     "manifest": "bmmal.datasets.manifest:load_manifest_split",
     "arrays": "bmmal.datasets.arrays:load_arrays_split",
 }

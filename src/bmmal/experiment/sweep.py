@@ -148,10 +148,13 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, path: str | Path, title: s
         top, bottom = axes[0][k], axes[1][k]
         image = top.imshow(delta, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         bottom_image = bottom.imshow(head, cmap="viridis", vmin=low, vmax=high, aspect="auto")
-        for ax, texts in ((top, notes), (bottom, heads)):
+        # white text on the dark ends of each colour map
+        dark = (np.abs(np.nan_to_num(delta)) > 0.6 * limit, np.nan_to_num(head, nan=high) < low + 0.45 * (high - low))
+        for ax, texts, on_dark in ((top, notes, dark[0]), (bottom, heads, dark[1])):
             for i in range(len(ys)):
                 for j in range(len(xs)):
-                    ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=7)
+                    ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=7,
+                            color="white" if on_dark[i, j] else "black")
             ax.set_xticks(range(len(xs)), xs, fontsize=7, rotation=30)
             ax.set_yticks(range(len(ys)), ys if k == 0 else [""] * len(ys), fontsize=7)
             ax.set_xlabel(x, fontsize=8)

@@ -8,11 +8,11 @@ import torch
 from bmmal import trainers
 from bmmal.config import ModelConfig, TrainConfig
 from bmmal.data import MultimodalDataset
-from bmmal.models import r2plus1d, resnet, text
+from bmmal.models import r2plus1d, resnet, small, text
 from bmmal.models.classifier import ModelOutput, MultimodalClassifier
 from bmmal.models.encoders import build_encoder
 
-ENCODER_MODULES = (resnet, r2plus1d, text)  # imported for their encoder registrations
+ENCODER_MODULES = (resnet, r2plus1d, small, text)  # imported for their encoder registrations
 
 
 def resolve_device(device: str = "auto") -> torch.device:
