@@ -24,8 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bmmal import datasets
 from bmmal.config import RunConfig, load_yaml, parse_config
-from bmmal.models.training import build_model
-from bmmal.models import training
+from bmmal.models.training import TrainingLoop, build_model
 
 
 def embeddings(model, data, rows: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
@@ -34,8 +33,7 @@ def embeddings(model, data, rows: np.ndarray, batch_size: int = 512) -> dict[str
     with torch.no_grad():
         for s in range(0, len(rows), batch_size):
             inputs = data.batch(rows[s:s + batch_size])
-            embed = getattr(model, "embed", None) or model.encode
-            parts.append({m: z.numpy() for m, z in embed(inputs).items()})
+            parts.append({m: z.numpy() for m, z in model.embed(inputs).items()})
     return {m: np.concatenate([p[m] for p in parts]) for m in parts[0]}
 
 
@@ -61,9 +59,8 @@ def fused_accuracy(model, data, batch_size: int = 512) -> float:
 
 
 def train(config, train_set, rows: np.ndarray, seed: int):
-    loop_class = getattr(training, "TrainingLoop", None) or getattr(training, "Trainer")
     model = build_model(config.model, train_set, seed)
-    return loop_class(config.train).fit(model, train_set, rows, train_set.labels[rows], seed)
+    return TrainingLoop(config.train).fit(model, train_set, rows, train_set.labels[rows], seed)
 
 
 def measure(config, seeds: int, sizes: list[int]) -> list[dict]:
