@@ -131,6 +131,7 @@ def test_run_header_lists_modalities_and_warns_about_an_integer_index_array(tmp_
     recwarn.clear()
     datasets.load_arrays(path, modalities=["image", "subject"])  # chosen on purpose: no warning
     datasets.load_arrays(write_npz(tmp_path / "f.npz", **arrays, score=np.arange(30.0)))  # float: a feature
+    datasets.load_arrays(write_npz(tmp_path / "b.npz", **arrays, flag=np.arange(30) % 2 == 0))  # a yes/no feature
     assert not [w for w in recwarn if issubclass(w.category, BmmalWarning)]
 
 

@@ -41,7 +41,7 @@ def _warn_about_index_arrays(path: Path, modalities: dict[str, np.ndarray], chos
     if chosen:
         return
     for m, x in modalities.items():
-        if x.ndim == 1 and x.dtype.kind in "biu":
+        if x.ndim == 1 and x.dtype.kind in "iu":  # not bool: a yes/no flag is often a real feature
             keep = [k for k in modalities if k != m]
             how = (f"list the modalities to use, e.g. dataset.modalities: [{', '.join(keep)}]" if keep
                    else "remove it from the file")
