@@ -51,10 +51,11 @@ def make_package(root: Path, module: str, source: str, entry_points: dict[str, d
 def acme(tmp_path):
     (tmp_path / "site").mkdir()
     package = make_package(tmp_path / "site", "acme_al", STRATEGY_MODULE,
-                           {"bmmal.strategies": {"acme_first": "acme_al:FirstRows"}})
+                           {"bmmal.strategies": {"acme_first": "acme_al:FirstRows",
+                                                 "acme_broken": "acme_not_installed:Strategy"}})
     log = tmp_path / "selections.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")]),
-           "ACME_LOG": str(log), "COLUMNS": "200"}
+           "ACME_LOG": str(log), "COLUMNS": "300"}
     return env, log
 
 
@@ -77,9 +78,12 @@ def test_listed_and_run_in_a_spawned_benchmark_worker(acme, tmp_path):
     stdout, stderr = cli.communicate(timeout=600)
     assert cli.returncode == 0, stderr
 
-    listed = [line for line in stdout.splitlines() if line.startswith("acme_first")]
-    assert listed and "third-party test strategy" in listed[0]
-    assert any(line.startswith("random ") for line in stdout.splitlines())  # the built-ins are still there
+    lines = {line.split()[0]: line for line in stdout.splitlines() if line.strip()}
+    assert "(third-party test strategy) (package acme-al 0.1, entry point bmmal.strategies)" in lines["acme_first"]
+    assert "random" in lines and "bmmal" in lines  # the built-ins are still there
+    # a broken package is named in the list, and neither hides the others nor stops the benchmark
+    assert "acme-al 0.1" in lines["acme_broken"]
+    assert "cannot be loaded: ModuleNotFoundError: No module named 'acme_not_installed'" in lines["acme_broken"]
 
     pids = {int(line) for line in log.read_text().split()}
     assert pids and cli.pid not in pids  # selected in a spawned worker process, not in the CLI's

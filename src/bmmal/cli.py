@@ -188,16 +188,23 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a benchmark directory w
 
 @app.command("strategies")
 def list_strategies():
-    """List the available strategies: name, what it selects, and what it needs from the model."""
-    from bmmal import strategies
+    """List the available strategies: name, what it selects, and what it needs from the model; a strategy
+    from another package names the package, one that cannot be loaded says why."""
+    from bmmal.strategies.registry import STRATEGIES
 
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
     table.add_column("strategy", style="bold", no_wrap=True)
     table.add_column("selects", ratio=3, overflow="fold")
     table.add_column("needs", style="dim", ratio=1, overflow="fold")
-    for name in strategies.available():
-        cls = strategies.strategy_class(name)
-        table.add_row(name, cls.summary, ", ".join(sorted(cls.needs)) or "-")
+    for name in STRATEGIES.available():
+        try:
+            cls = STRATEGIES.lookup(name)
+        except BmmalError as e:  # a broken third-party package must not hide the other strategies
+            table.add_row(name, f"[red]{escape(str(e))}[/]", "?")
+            continue
+        origin = STRATEGIES.origin(name)
+        source = "" if origin == "bmmal" else f" [dim]({escape(origin)})[/]"
+        table.add_row(name, escape(cls.summary) + source, ", ".join(sorted(cls.needs)) or "-")
     console.print(table)
 
 
