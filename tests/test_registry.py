@@ -98,13 +98,19 @@ def test_unknown_names_and_bad_parameters_are_one_line_errors():
     def plain(size=1):
         return size
 
-    with pytest.raises(BmmalError, match=r"^unknown thing 'nope'; available: plain$"):
+    @registry.register("sized")
+    def sized(size):
+        return size
+
+    with pytest.raises(BmmalError, match=r"^unknown thing 'nope'; available: plain, sized$"):
         registry.lookup("nope")
     with pytest.raises(BmmalError, match=r"^unknown strategy 'entrpy' \(did you mean 'entropy'\?\); available: "):
         strategies.get("entrpy")
-    with pytest.raises(BmmalError, match=r"^thing 'plain': bad parameters \(.*'width'"):
+    with pytest.raises(BmmalError, match=r"^thing 'plain': unknown parameter 'width'; its parameters: size$"):
         registry.get("plain", width=2)
-    with pytest.raises(BmmalError, match=r"^strategy 'random': bad parameters"):
+    with pytest.raises(BmmalError, match=r"^thing 'sized': bad parameters \(.*'size'"):
+        registry.get("sized")
+    with pytest.raises(BmmalError, match=r"^strategy 'random': unknown parameter 'depth'"):
         strategies.get("random", depth=2)
 
 
