@@ -48,7 +48,7 @@ def test_registry():
     assert TrainConfig().trainer == "joint"
     with pytest.raises(BmmalError, match="unknown trainer 'magic'"):
         trainers.get("magic")
-    with pytest.raises(BmmalError, match="bad parameters"):
+    with pytest.raises(BmmalError, match="trainer 'ogm_ge': unknown parameter 'beta'; its parameters: alpha"):
         trainers.get("ogm_ge", beta=1)
     with pytest.raises(BmmalError, match="modulation_starts <= modulation_ends"):
         trainers.get("pmr", modulation_starts=5, modulation_ends=2)
