@@ -73,14 +73,20 @@ def test_security_headers_on_every_response(project):
                                      .encode()) for path in ("/", "/static/app.js", "/api/project", "/nothing",
                                                              "/api/next", f"/media?id={project.store.pending()[0]}&m=image")}
         responses["host"] = raw(port, b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        media = f"/media?id={project.store.pending()[0]}&m=sound"
+        for name, value in (("range-past-end", "bytes=99999999-"), ("range-backwards", "bytes=9-2"),
+                            ("range-words", "lines=1-2")):
+            responses[name] = raw(port, f"GET {media} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nRange: {value}\r\n"
+                                        "Connection: close\r\n\r\n".encode())
         responses["bad"] = raw(port, post_request(port, b"{}", "abc"))
-    assert [responses[k][0] for k in responses] == [200, 200, 200, 404, 405, 200, 421, 400]
+    assert [responses[k][0] for k in responses] == [200, 200, 200, 404, 405, 200, 421, 416, 400, 400, 400]
+    assert responses["range-past-end"][1]["content-range"].startswith("bytes */")
     for key, (status, headers, body) in responses.items():
         assert headers["x-content-type-options"] == "nosniff", key
         if status >= 400:
             assert headers["content-type"] == "application/json" and "error" in json.loads(body), key
         if key != "bad":  # uvicorn's own 400 for an unparsable request: JSON and nosniff, no page to protect
-            assert "frame-ancestors 'none'" in headers["content-security-policy"] or key.startswith("/media"), key
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], key
             assert headers["referrer-policy"] == "no-referrer" and headers["cache-control"] == "no-store", key
     media_csp = responses[next(k for k in responses if k.startswith("/media"))][1]["content-security-policy"]
     assert media_csp.startswith("sandbox") and "script-src" not in media_csp and "default-src 'none'" in media_csp

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 import socket
 import threading
 from importlib import resources
@@ -50,6 +51,7 @@ ACTIONS = ("next", "answer", "skip", "undo", "release")  # POST /api/<action> ->
 MAX_BODY = 64 * 1024
 BODY_SECONDS = 10.0  # a request body must arrive within this
 BACKLOG = 2048  # connections waiting to be accepted (the kernel caps it at net.core.somaxconn)
+RANGE = re.compile(r"bytes=\d*-\d*(\s*,\s*\d*-\d*)*")
 log = logging.getLogger("bmmal.labelling")
 
 
@@ -89,6 +91,22 @@ def error(status: int, message: str, **extra) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status)
 
 
+def range_error(header: str | None, size: int) -> JSONResponse | None:
+    """The JSON 400/416 for a Range header that is malformed or asks only for bytes past the end (Starlette
+    would answer those in plain text); None for a good one, which FileResponse serves."""
+    if header is None:
+        return None
+    spans = [span.strip().partition("-") for span in header.partition("=")[2].split(",")]
+    if (not RANGE.fullmatch(header.strip()) or any(not a and not b for a, _, b in spans)
+            or any(a and b and int(a) > int(b) for a, _, b in spans)):
+        return error(400, f"malformed Range header {header[:80]!r}")
+    if all(int(a) >= size if a else int(b) == 0 for a, _, b in spans):
+        response = error(416, f"the range is past the end of the file ({size} bytes)")
+        response.headers["Content-Range"] = f"bytes */{size}"
+        return response
+    return None
+
+
 def create_app(labelling: LabellingApp) -> Starlette:
     """The Starlette app (without the access guard) over one project's `LabellingApp`."""
     store = labelling.store
@@ -126,7 +144,8 @@ def create_app(labelling: LabellingApp) -> Starlette:
         except MediaMissing as e:
             return error(404, str(e))
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=kind)  # streamed in 64 KiB chunks; Range requests answered
+        bad_range = range_error(request.headers.get("range"), path.stat().st_size)
+        return bad_range or FileResponse(path, media_type=kind)  # streamed in 64 KiB chunks, ranges answered
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "no such page"
