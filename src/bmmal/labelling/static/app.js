@@ -162,7 +162,7 @@ function showMatches() {
   const list = $("class-list");
   list.replaceChildren(...matches.map((c, i) => {
     const item = document.createElement("li");
-    item.role = "option";
+    item.setAttribute("role", "option");
     item.id = "class-option-" + i;
     item.dataset.label = c;
     item.textContent = c;
