@@ -1,6 +1,8 @@
 """Selection across shards on one local Ray (2 CPUs, started once for this module) equals single-process
 selection on the concatenated pool."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,9 @@ from bmmal.outputs import PoolOutputs
 ray = pytest.importorskip("ray")
 from bmmal import distributed  # noqa: E402
 from bmmal.distributed import selection as distributed_selection  # noqa: E402
+from test_labelling_helpers import EXTRACTORS, feature_cache, write_manifest  # noqa: E402, F401
 
-SPLIT = (0, 17, 23, 60, 90)  # unequal shards; rows 17..22 are all labelled
+SPLIT = (0, 17, 23, 90)  # unequal shards; rows 17..22 are all labelled
 
 
 def pool(n=90, dims=(5, 4), n_classes=4, seed=0, labelled=True):
@@ -48,7 +51,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def sharded(local_ray, tmp_path_factory):
-    """The pool in four stored shards (two .npz, two folders of .npy), one Ray actor each."""
+    """The pool in three stored shards (.npz and folders of .npy), one Ray actor each."""
     outputs, folder = pool(), tmp_path_factory.mktemp("shards")
     paths = [distributed.save_shard(shard, folder / (f"s{i}.npz" if i % 2 else f"s{i}"))
              for i, shard in enumerate(shards_of(outputs))]
@@ -120,3 +123,63 @@ def test_killed_worker_is_a_clear_error_not_a_selection(local_ray, monkeypatch):
                 pooled.select("bmmal", 8)
         with pytest.raises(BmmalError, match="died during selection"):  # and so does every later selection
             pooled.select("coreset", 3)
+
+
+def test_sharded_strategy_selects_what_the_strategy_selects(sharded):
+    outputs, _ = sharded
+    wrapped = distributed.ShardedStrategy(strategies.get("bmmal", precision="bf16"), shards=1)  # one actor: cheap
+    assert wrapped.needs == strategies.get("bmmal").needs
+    np.testing.assert_array_equal(wrapped.select(outputs, 7, seed=4),
+                                  strategies.get("bmmal", precision="bf16").select(outputs, 7, seed=4))
+    with pytest.raises(BmmalError, match="cannot be selected across shards"):
+        distributed.ShardedStrategy(strategies.get("kmeans"))
+
+
+def test_cli_query_with_the_ray_executor_selects_what_local_selects(sharded, tmp_path, capsys, feature_cache):
+    from bmmal.cli import main
+    from bmmal.labelling.project import Project
+
+    manifest = write_manifest(tmp_path / "data", n=45, seeds_per_class=0)
+    extractors = [arg for m, name in EXTRACTORS.items() for arg in ("--extractor", f"{m}={name}")]
+    pending = {}
+    for executor in ("local", "ray"):
+        project_dir = tmp_path / executor
+        assert main(["init", str(project_dir), "--manifest", str(manifest), "--classes", "red,green,blue",
+                     *extractors]) == 0
+        assert main(["query", str(project_dir), "--budget", "9", "--strategy", "coreset",
+                     "--executor", executor]) == 0
+        pending[executor] = Project(project_dir).store.pending()
+    capsys.readouterr()
+    assert len(pending["ray"]) == 9 and pending["ray"] == pending["local"]
+    assert main(["query", str(tmp_path / "ray"), "--budget", "3", "--strategy", "kmeans", "--executor", "ray"]) == 2
+    assert "cannot be selected across shards" in capsys.readouterr().err
+
+
+def test_pool_inference_written_as_shards_resumes_per_shard(tmp_path):
+    from bmmal.data import ArrayDataset
+    from bmmal.inference import pool_outputs
+    from bmmal.models import MultimodalClassifier
+    from bmmal.models.encoders import MLPEncoder
+
+    g = np.random.default_rng(0)
+    dataset = ArrayDataset({"a": g.normal(size=(20, 6)), "b": g.normal(size=(20, 4))}, np.zeros(20, dtype=np.int64),
+                           ("x", "y", "z"))
+    torch.manual_seed(0)
+    model = MultimodalClassifier({"a": MLPEncoder((6,), embed_dim=5), "b": MLPEncoder((4,), embed_dim=3)}, 3).eval()
+    labeled = np.arange(20) % 4 == 0
+    paths = distributed.write_pool_shards(model, dataset, labeled, ("embeddings", "shapley"), tmp_path, 7)
+    assert [p.name for p in paths] == ["shard-00000", "shard-00001", "shard-00002"]
+    whole = pool_outputs(model, dataset, labeled, ("embeddings", "shapley"))
+    shards = [distributed.load_shard(p) for p in paths]
+    torch.testing.assert_close(torch.cat([s.embeddings["b"] for s in shards]), whole.embeddings["b"])
+    torch.testing.assert_close(torch.cat([s.shapley for s in shards]), whole.shapley)
+    assert torch.equal(torch.cat([s.labeled for s in shards]), whole.labeled)
+
+    stamps = {p: p.stat().st_mtime_ns for p in paths}
+    shutil.rmtree(paths[1])  # as if interrupted before the second shard
+    distributed.write_pool_shards(model, dataset, labeled, ("embeddings", "shapley"), tmp_path, 7)
+    assert paths[1].exists() and all(p.stat().st_mtime_ns == stamps[p] for p in (paths[0], paths[2]))
+    with pytest.raises(BmmalError, match="another plan"):
+        distributed.write_pool_shards(model, dataset, labeled, ("embeddings", "shapley"), tmp_path, 5)
+    with pytest.raises(BmmalError, match="cannot store mc_probs"):
+        distributed.write_pool_shards(model, dataset, labeled, ("mc_probs",), tmp_path / "other", 5)

@@ -5,12 +5,13 @@
 
 `select` returns global row indices into the concatenation of the shards, the same rows that
 single-process selection returns on the concatenated pool (badge, bmmal, coreset, random).
+`ShardedStrategy(strategy)` is a Strategy that does this with one in-memory pool cut into shards.
 `write_pool_shards` runs pool inference shard by shard (resumable) and stores each shard.
 Needs the `ray` extra for selection; storing and loading shards does not.
 """
 
-from bmmal.distributed.selection import SUPPORTED, ShardedPool, select
+from bmmal.distributed.selection import SUPPORTED, ShardedPool, ShardedStrategy, select
 from bmmal.distributed.shards import load_shard, save_shard
 from bmmal.distributed.writer import write_pool_shards
 
-__all__ = ["SUPPORTED", "ShardedPool", "load_shard", "save_shard", "select", "write_pool_shards"]
+__all__ = ["SUPPORTED", "ShardedPool", "ShardedStrategy", "load_shard", "save_shard", "select", "write_pool_shards"]

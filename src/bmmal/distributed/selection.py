@@ -16,6 +16,7 @@ names its shard; nothing is returned, so a partial or wrong selection never reac
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch
 from bmmal import strategies
 from bmmal.errors import BmmalError
 from bmmal.outputs import PoolOutputs
-from bmmal.strategies.base import check_needed_outputs
+from bmmal.strategies.base import Strategy, check_needed_outputs, check_selection_inputs
 from bmmal.strategies.kcenter import kcenter_loop, min_sq_distances
 from bmmal.strategies.kmeanspp import LocalParts, PoolPart, kmeanspp_loop
 from bmmal.distributed.shards import as_outputs
@@ -153,7 +154,8 @@ class ShardedPool:
                 ray.init(address=address, include_dashboard=False)
             options = {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_restarts": 0, **(worker_options or {})}
             worker = ray.remote(ShardWorker).options(**options)
-            self.actors = [worker.remote(shard, 0) for shard in shards]
+            self.actors = [worker.remote(compact(shard) if isinstance(shard, PoolOutputs) else shard, 0)
+                           for shard in shards]  # one shard at a time is serialised (and compacted)
             self.parts = RayParts(self.actors, [0] * len(shards), names)
         else:
             raise BmmalError(f"executor must be ray or local, got {executor!r}")
@@ -209,6 +211,59 @@ class ShardedPool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ShardedStrategy(Strategy):
+    """`strategy` with its selection run across Ray workers: the pool outputs are cut into `shards`
+    contiguous shards (views, no copy; default: one per CPU of the Ray cluster), one actor each. Selects
+    what `strategy` selects; for `bmmal query --executor ray` and any code that takes a Strategy."""
+
+    def __init__(self, strategy: Strategy, shards: int | None = None, address: str | None = None):
+        if strategy.name not in SUPPORTED:
+            raise BmmalError(f"strategy {strategy.name!r} cannot be selected across shards; "
+                             f"these can: {', '.join(SUPPORTED)}")
+        self.strategy, self.shards, self.address = strategy, shards, address
+        self.name, self.needs, self.summary = strategy.name, strategy.needs, strategy.summary
+
+    def select(self, outputs: PoolOutputs, budget: int, seed: int = 0) -> np.ndarray:
+        outputs = self.strategy.prepare(outputs) if hasattr(self.strategy, "prepare") else outputs
+        check_selection_inputs(outputs, budget, self.needs, self.name)
+        ray = _ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False)
+        count = self.shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        bounds = np.linspace(0, len(outputs), min(count, len(outputs)) + 1).astype(int)
+        with ShardedPool([outputs_rows(outputs, a, b) for a, b in zip(bounds[:-1], bounds[1:])]) as pool:
+            return pool.select(self.name, budget, seed, **vars(self.strategy))
+
+    def _select(self, outputs, candidates, budget, rng):  # select() is overridden: it needs the seed itself
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"ShardedStrategy({self.strategy!r}, shards={self.shards})"
+
+
+def compact(outputs: PoolOutputs) -> PoolOutputs:
+    """`outputs` with every tensor that views a larger storage (a slice of a pool) copied to its own:
+    pickling a view sends its whole storage, which would ship the entire pool to every worker."""
+    def own(t):
+        if t is None or not torch.is_tensor(t):
+            return t
+        return t.clone() if t.untyped_storage().nbytes() > t.numel() * t.element_size() else t
+
+    return replace(outputs, labeled=own(outputs.labeled), probs=own(outputs.probs),
+                   embeddings={m: own(z) for m, z in outputs.embeddings.items()}, shapley=own(outputs.shapley),
+                   mc_probs=own(outputs.mc_probs), unimodal_probs=None if outputs.unimodal_probs is None else
+                   {m: own(p) for m, p in outputs.unimodal_probs.items()})
+
+
+def outputs_rows(outputs: PoolOutputs, start: int, stop: int) -> PoolOutputs:
+    """Rows [start, stop) of `outputs` as views (no copy); fuse and mc_probs are left out."""
+    return PoolOutputs(labeled=outputs.labeled[start:stop], probs=outputs.probs[start:stop],
+                       embeddings={m: z[start:stop] for m, z in outputs.embeddings.items()},
+                       shapley=None if outputs.shapley is None else outputs.shapley[start:stop],
+                       unimodal_probs=None if outputs.unimodal_probs is None else
+                       {m: p[start:stop] for m, p in outputs.unimodal_probs.items()})
 
 
 def select(name: str, shards, budget: int, seed: int = 0, address: str | None = None, *, executor: str = "ray",
