@@ -57,6 +57,8 @@ def register(app: typer.Typer, console: Console) -> None:
         strategy: Annotated[str, typer.Option(help="selection strategy; 'auto' is bmmal once there are labels, "
                                                    "kmeans before (random, kmeans and coreset work without labels)")]
         = "auto",
+        executor: Annotated[str, typer.Option(help="local, or ray: select across Ray workers (badge, bmmal, "
+                                                   "coreset, random)")] = "local",
     ):
         """Train on the labels so far, select the next batch and record it as pending."""
         from bmmal.labelling.project import Project
@@ -64,7 +66,7 @@ def register(app: typer.Typer, console: Console) -> None:
 
         project = Project(directory)
         with console.status("training and selecting..."):
-            result = run_query(project, budget, strategy)
+            result = run_query(project, budget, strategy, executor=executor)
         console.print(f"batch {result.batch}: {len(result.sample_ids)} samples selected by {result.strategy}")
         if result.model_info is None:
             console.print("no labels yet, so no model: the batch was chosen from the features alone")

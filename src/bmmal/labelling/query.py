@@ -100,12 +100,20 @@ def strategy_name(name: str, n_labeled: int) -> str:
     return name
 
 
-def query(project, budget: int, strategy: str = AUTO, **params) -> QueryResult:
-    """Select `budget` samples that are neither labelled nor pending and record them as a pending batch."""
+def query(project, budget: int, strategy: str = AUTO, executor: str = "local", **params) -> QueryResult:
+    """Select `budget` samples that are neither labelled nor pending and record them as a pending batch.
+
+    executor "ray": the selection runs across Ray workers (bmmal.distributed), with the same result."""
     dataset = pool_dataset(project)
     n_labeled = int((dataset.labels != UNLABELED).sum())
     name = strategy_name(strategy, n_labeled)
     chosen = resolve_strategy(name, params)
+    if executor == "ray":
+        from bmmal.distributed import ShardedStrategy
+
+        chosen = ShardedStrategy(chosen)
+    elif executor != "local":
+        raise BmmalError(f"executor must be local or ray, got {executor!r}")
     pending = set(project.store.pending())
     taken = (dataset.labels != UNLABELED) | np.isin(dataset.ids, list(pending))
     n_free = int((~taken).sum())
