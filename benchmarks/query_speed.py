@@ -1,21 +1,29 @@
-"""Query speed and peak memory of every strategy on random pool outputs of Food-101 size.
+"""Query speed and peak memory of every strategy on random pool outputs of Food-101 size, each against
+its bare-pass floor in the same run, and the cost of reduced precision on real embeddings.
 
-Three parts (choose with --part; the default runs all three):
-  bmmal       BMMAL selection at N = 60,000, C = 101, d = 768 + 2048, budget 1,000;
+Parts (choose with --part; the default runs the first three):
+  bmmal       BMMAL selection at N = 60,000, C = 101, d = 768 + 2048, budget 1,000 (--precision: its factors);
   naive       BMMAL's factored k-means++ against a naive run on the materialised gradient embedding
               (N = 2,000, C * d = 284,416 dimensions, float32 like the reference): speed ratio, whether they pick
               the same rows (and for how many picks), and how far their squared distances differ;
-  strategies  every registered strategy at N = 20,000 and 60,000 (C = 101, d = 2,816).
+  strategies  every registered strategy at N = 20,000 and 60,000 (C = 101, d = 2,816);
+  precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou) and the
+              raw mfeat views; the share of picks equal to fp32's and the relative squared-distance error.
 
-Every case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
+Every speed case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
 embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-dropout passes: 10 random
 softmaxes; fuse: a random linear head), so the times are those of the selection algorithms, not of a
-trained model's outputs. Time is the wall-clock of `strategy.select` only (with its CPU time, user +
-system, and the 1-minute load average when it started: other work on the machine inflates wall time). Memory is the peak resident set
+trained model's outputs. Time is the wall-clock of `strategy.select` only, with its CPU time (user +
+system) and the 1-minute load average before and after: other work on the machine inflates wall time.
+The floor is the same number of bare passes in the same process right after the selection: for BADGE
+and BMMAL `(A @ a_j) * (U @ u_j)` and an elementwise minimum over the fp32 [N, C] and [N, D] factors, for
+coreset `U @ u_j` and the minimum; `ratio` = selection time / floor. Memory is the peak resident set
 size (VmHWM) of the subprocess, reset just before `select` (Linux /proc/self/clear_refs), so it covers the
-inputs held in memory plus everything `select` allocates; the RSS just before `select` is printed too.
+inputs held in memory plus everything `select` allocates; the RSS just before `select` is printed too,
+and `peak_above_inputs_mb` is their difference.
 
     python benchmarks/query_speed.py --part strategies --sizes 2000 --strategies entropy,coreset   # quick
+    python benchmarks/query_speed.py --part bmmal --precision bf16
     python benchmarks/query_speed.py                                                               # all
 """
 
@@ -35,7 +43,7 @@ import torch
 from bmmal.strategies.kmeanspp import ZERO_DISTANCE_TOLERANCE
 
 
-def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, seed: int = 0):
+def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, seed: int = 0, mc_passes: int = 10):
     from bmmal.outputs import PoolOutputs
 
     g = torch.Generator().manual_seed(seed)
@@ -51,7 +59,8 @@ def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, s
     labeled[torch.randperm(n, generator=g)[:labelled]] = True
     return PoolOutputs(labeled=labeled, probs=torch.softmax(2 * torch.randn(n, n_classes, generator=g), 1),
                        embeddings=embeddings, shapley=torch.rand(n, len(dims), n_classes, generator=g) - 0.5,
-                       mc_probs=torch.softmax(2 * torch.randn(10, n, n_classes, generator=g), 2), fuse=fuse)
+                       mc_probs=torch.softmax(2 * torch.randn(mc_passes, n, n_classes, generator=g), 2) if mc_passes else None,
+                       fuse=fuse)
 
 
 def rss_mb(field: str) -> float:
@@ -71,12 +80,34 @@ def reset_peak_rss() -> bool:
         return False
 
 
+FLOORS = {"badge": True, "bmmal": True, "coreset": False}  # strategy -> whether its pass has the residual factor
+
+
+def bare_passes(outputs, budget: int, residual: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds of `budget` bare fp32 passes: (A @ a_j) * (U @ u_j) (or U @ u_j), then a minimum."""
+    features = outputs.fused_embedding().float()
+    probs = outputs.probs.float()
+    nearest = torch.full((len(features),), float("inf"))
+    rows = np.random.default_rng(0).integers(len(features), size=budget)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    for j in rows:
+        d = torch.mv(features, features[j])
+        if residual:
+            d.mul_(torch.mv(probs, probs[j]))
+        torch.minimum(nearest, d, out=nearest)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return seconds, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+
+
 def run_case(args) -> dict:
-    """One strategy on one pool, in this process."""
+    """One strategy on one pool, in this process, then its floor."""
     from bmmal import strategies
 
     outputs = pool_outputs(args.n, args.classes, args.dims, args.labelled)
-    strategy = strategies.get(args.case)
+    params = {"precision": args.precision} if args.case in ("badge", "bmmal") else {}
+    strategy = strategies.get(args.case, **params)
     before = rss_mb("VmRSS")
     reset = reset_peak_rss()
     load = os.getloadavg()[0]
@@ -86,11 +117,19 @@ def run_case(args) -> dict:
     seconds = time.perf_counter() - start
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_seconds = cpu_after.ru_utime + cpu_after.ru_stime - cpu.ru_utime - cpu.ru_stime
-    return {"strategy": args.case, "n": args.n, "classes": args.classes, "dim": sum(args.dims),
-            "budget": args.budget, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 1),
-            "load_average_1min": round(load, 1), "rss_before_select_mb": round(before),
-            "peak_rss_mb": round(rss_mb("VmHWM")), "peak_reset": reset, "rows": len(rows),
-            "threads": torch.get_num_threads()}
+    peak = rss_mb("VmHWM")
+    result = {"strategy": args.case, **params, "n": args.n, "classes": args.classes, "dim": sum(args.dims),
+              "budget": args.budget, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 1),
+              "load_average_1min": round(load, 1), "load_average_after": round(os.getloadavg()[0], 1),
+              "rss_before_select_mb": round(before), "peak_rss_mb": round(peak),
+              "peak_above_inputs_mb": round(peak - before), "peak_reset": reset, "rows": len(rows),
+              "threads": torch.get_num_threads()}
+    if args.case in FLOORS and not args.no_floor:
+        floor, floor_cpu = bare_passes(outputs, args.budget, FLOORS[args.case])
+        result.update({"floor_seconds": round(floor, 2), "floor_cpu_seconds": round(floor_cpu, 1),
+                       "ratio": round(seconds / floor, 2), "cpu_ratio": round(cpu_seconds / max(floor_cpu, 1e-9), 2),
+                       "load_average_after_floor": round(os.getloadavg()[0], 1)})
+    return result
 
 
 class DenseEmbedding:
@@ -143,6 +182,82 @@ def run_naive(args) -> dict:
             "max_relative_d2_difference": float(f"{rel:.2e}")}
 
 
+def trained_mfeat_outputs(views: tuple[str, ...], labelled: int = 200, seed: int = 0):
+    """Pool outputs of a small model (MLP per view, 64-d embeddings, concat fusion) trained for 200 full-batch
+    Adam steps on `labelled` random rows of the mfeat training split: real embeddings, not random ones."""
+    from bmmal import datasets
+    from bmmal.inference import pool_outputs as infer
+    from bmmal.models import MultimodalClassifier
+    from bmmal.models.encoders import MLPEncoder
+
+    train, _ = datasets.load("mfeat", modalities=views, seed=seed)
+    torch.manual_seed(seed)
+    shapes = {m: tuple(x.shape[1:]) for m, x in train.batch(np.arange(2)).items()}
+    model = MultimodalClassifier({m: MLPEncoder(shapes[m], hidden_dims=(128,), embed_dim=64) for m in views},
+                                 len(train.classes))
+    rows = np.random.default_rng(seed).choice(len(train), size=labelled, replace=False)
+    inputs, labels = train.batch(rows), torch.as_tensor(train.labels[rows])
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(200):
+        out = model(inputs)
+        loss = torch.nn.functional.cross_entropy(out.fused_logits, labels) + sum(
+            torch.nn.functional.cross_entropy(logits, labels) for logits in out.unimodal_logits.values())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    labeled = np.zeros(len(train), dtype=bool)
+    labeled[rows] = True
+    return infer(model, train, labeled, ("embeddings", "shapley"))
+
+
+def kmeanspp_potential(embedding, chosen) -> float:
+    """sum over rows of the squared distance to the nearest chosen row (the k-means cost of the seeds)."""
+    norms = embedding.sq_norms()
+    nearest = torch.full_like(norms, float("inf"))
+    for row in chosen:
+        torch.minimum(nearest, embedding.sq_distances_to(int(row), norms), out=nearest)
+    return float(nearest.sum())
+
+
+def run_precision(seeds: int, budget: int = 100) -> list[dict]:
+    """bf16 and fp16 against fp32 on a trained model's mfeat pool outputs (two and six views)."""
+    from bmmal import strategies
+
+    results = []
+    for views in (("pix", "fou"), ("pix", "fou", "fac", "kar", "zer", "mor")):
+        outputs = trained_mfeat_outputs(views)
+        for name in ("badge", "bmmal"):
+            exact = strategies.get(name)
+            exact_embedding = exact.embedding(outputs)
+            exact_norms = exact_embedding.sq_norms()
+            probe = np.random.default_rng(0).choice(len(outputs), size=20, replace=False)
+            for precision in ("bf16", "fp16"):
+                reduced = strategies.get(name, precision=precision)
+                embedding = reduced.embedding(outputs)
+                norms = embedding.sq_norms()
+                errors = torch.cat([(embedding.sq_distances_to(int(r), norms)
+                                     - exact_embedding.sq_distances_to(int(r), exact_norms)).abs()
+                                    / (exact_norms + exact_norms[int(r)]) for r in probe])
+                same, prefix, potential = [], [], []
+                for seed in range(seeds):
+                    a = exact.select(outputs, budget, seed=seed)
+                    b = reduced.select(outputs, budget, seed=seed)
+                    same.append(len(set(a.tolist()) & set(b.tolist())) / budget)
+                    prefix.append(int(np.argmax(np.r_[a != b, True])))
+                    potential.append(kmeanspp_potential(exact_embedding, b) / kmeanspp_potential(exact_embedding, a))
+                results.append({
+                    "data": f"mfeat {'+'.join(views)}, trained model (64-d embeddings per view)", "n": len(outputs),
+                    "strategy": name, "precision": precision, "budget": budget, "seeds": seeds,
+                    "share_of_picks_equal_to_fp32": round(float(np.mean(same)), 3),
+                    "identical_first_picks_median": float(np.median(prefix)),
+                    "relative_d2_error_median": float(f"{float(errors.median()):.2e}"),
+                    "relative_d2_error_max": float(f"{float(errors.max()):.2e}"),
+                    "kmeans_cost_ratio_vs_fp32_mean": round(float(np.mean(potential)), 4)})
+    return results
+
+
 def subprocess_case(argv: list[str], timeout: float) -> dict:
     cmd = [sys.executable, __file__, *argv]
     try:
@@ -156,7 +271,10 @@ def subprocess_case(argv: list[str], timeout: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "all"], default="all")
+    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "all"], default="all")
+    p.add_argument("--precision", default="fp32", help="factor storage of badge and bmmal: fp32, bf16, fp16")
+    p.add_argument("--no-floor", action="store_true", help="skip the bare-pass floor")
+    p.add_argument("--seeds", type=int, default=10, help="seeds for --part precision")
     p.add_argument("--sizes", default="20000,60000", help="pool sizes for --part strategies")
     p.add_argument("--strategies", default="all", help="comma-separated names, or all")
     p.add_argument("--classes", type=int, default=101)
@@ -178,8 +296,12 @@ def main() -> None:
 
     from bmmal import strategies
 
+    if args.part == "precision":
+        for result in run_precision(args.seeds):
+            print(json.dumps(result), flush=True)
+        return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),
-              "--labelled", str(args.labelled)]
+              "--labelled", str(args.labelled), "--precision", args.precision] + (["--no-floor"] if args.no_floor else [])
     plan = []
     if args.part in ("bmmal", "all"):
         plan.append(["--case", "bmmal", "--n", "60000", "--budget", str(args.budget)])
