@@ -144,7 +144,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds the labelling may take at most")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        project_dir = make_project(Path(folder), args.labellers * (args.answers + 1))  # + the lease each holds at the end
+        # one sample more per labeller: the one each still holds when it stops
+        project_dir = make_project(Path(folder), args.labellers * (args.answers + 1))
         proc, port = start_server(project_dir)
         try:
             result = run_load(port, args.labellers, args.answers, args.time_limit)
@@ -153,7 +154,7 @@ def main() -> None:
             proc.wait(30)
         summary = check(project_dir, result)
     print(json.dumps({"labellers": args.labellers, "answers_each": args.answers, **summary}, indent=1))
-    if summary["lost"] or summary["duplicated"] or summary["unexpected"] or summary["failures"] or not result["finished"]:
+    if any(summary[k] for k in ("lost", "duplicated", "unexpected", "failures")) or not result["finished"]:
         sys.exit(1)
 
 

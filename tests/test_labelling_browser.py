@@ -12,8 +12,15 @@ import pytest
 
 from bmmal.labelling.project import Project
 from bmmal.labelling.query import query
-from test_labelling_helpers import (CLASSES, EXTRACTORS, feature_cache, new_project, running_server,  # noqa: F401
-                                    true_label, write_manifest)
+from test_labelling_helpers import (  # noqa: F401
+    CLASSES,
+    EXTRACTORS,
+    feature_cache,
+    new_project,
+    running_server,
+    true_label,
+    write_manifest,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -67,7 +67,8 @@ def test_round_through_http_api_export_import_and_second_query(tmp_path):
                                                       "label": true_label(sample["id"])})
             assert status == 200
             seen.append(sample["id"])
-        assert reply["progress"] == {"done": 5, "total": 9, "pending": 4, "labeled": 11, "set_aside": 0, "second_wanted": 0}
+        assert reply["progress"] == {"done": 5, "total": 9, "pending": 4, "labeled": 11, "set_aside": 0,
+                                     "second_wanted": 0}
 
     labels = project.store.labels()
     assert {i: labels[i] for i in seen} == {i: true_label(i) for i in seen}

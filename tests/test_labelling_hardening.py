@@ -69,9 +69,10 @@ def rewrite_manifest(project: Project, change) -> None:
 def test_security_headers_on_every_response(project):
     with running_server(project) as url:
         port = urlsplit(url).port
+        paths = ("/", "/static/app.js", "/api/project", "/nothing", "/api/next",
+                 f"/media?id={project.store.pending()[0]}&m=image")
         responses = {path: raw(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-                                     .encode()) for path in ("/", "/static/app.js", "/api/project", "/nothing",
-                                                             "/api/next", f"/media?id={project.store.pending()[0]}&m=image")}
+                                     .encode()) for path in paths}
         responses["host"] = raw(port, b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
         media = f"/media?id={project.store.pending()[0]}&m=sound"
         for name, value in (("range-past-end", "bytes=99999999-"), ("range-backwards", "bytes=9-2"),
@@ -173,7 +174,7 @@ def test_bad_content_length_is_a_4xx_and_claims_nothing(project):
         port = urlsplit(url).port
         body = json.dumps({"session": "cl"}).encode()
         for length in ("-1", "abc", "1e3", "99999999999", ""):
-            status, headers, reply = raw(port, post_request(port, body, length))
+            status, _, reply = raw(port, post_request(port, body, length))
             assert 400 <= status < 500 and "error" in json.loads(reply), length
         status, _, reply = raw(port, post_request(port, b"x" * (70 * 1024), str(70 * 1024)))
         assert status == 413

@@ -22,4 +22,5 @@ def test_concurrent_labellers_lose_and_duplicate_nothing(tmp_path):
         result = label_load.run_load(int(url.rsplit(":", 1)[1].strip("/")), labellers, answers, time_limit=120)
     summary = label_load.check(project_dir, result)
     assert result["finished"] and summary["answers"] == labellers * answers, summary
-    assert (summary["lost"], summary["duplicated"], summary["unexpected"], summary["failures"]) == (0, 0, 0, []), summary
+    problems = (summary["lost"], summary["duplicated"], summary["unexpected"], summary["failures"])
+    assert problems == (0, 0, 0, []), summary

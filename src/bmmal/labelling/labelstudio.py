@@ -79,7 +79,8 @@ def export_tasks(project, out: str | Path, document_root: str | Path | None = No
     document_root = Path(document_root) if document_root is not None else samples.root
     items = project.store.pending_items()
     if not items:
-        raise BmmalError(f"{project.dir} has no pending samples; run `bmmal query {shell_quote(str(project.dir))} --budget N` first")
+        raise BmmalError(f"{project.dir} has no pending samples; run "
+                         f"`bmmal query {shell_quote(str(project.dir))} --budget N` first")
     first = samples.modalities[0]
     tasks = [task(i["id"], samples, i["prediction"], first, document_root, url_prefix, f"bmmal-batch-{i['batch']}")
              for i in items]

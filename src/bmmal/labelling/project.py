@@ -87,7 +87,8 @@ class Project:
         try:
             self.settings = Settings.from_json(read_json(self.dir / PROJECT_FILE), str(self.dir / PROJECT_FILE))
         except (ValueError, KeyError, TypeError) as e:
-            raise BmmalError(f"{self.dir / PROJECT_FILE} is not a valid project file ({type(e).__name__}: {e})") from None
+            raise BmmalError(f"{self.dir / PROJECT_FILE} is not a valid project file ({type(e).__name__}: {e})"
+                             ) from None
         self.store = LabelStore(self.dir / DB_FILE, read_only=read_only)
 
     @classmethod

@@ -209,7 +209,8 @@ class LabelStore:
         with self.reading() as db:
             per_batch = db.execute("SELECT b.batch, count(*), count(l.sample_id), count(a.sample_id) "
                                    "FROM batch_items b LEFT JOIN labels l USING (sample_id) "
-                                   "LEFT JOIN set_aside a USING (sample_id) GROUP BY b.batch ORDER BY b.batch").fetchall()
+                                   "LEFT JOIN set_aside a USING (sample_id) GROUP BY b.batch ORDER BY b.batch"
+                                   ).fetchall()
             n_labeled = db.execute("SELECT count(*) FROM labels").fetchone()[0]
             second = db.execute("SELECT count(*) FROM batch_items b JOIN labels l USING (sample_id) WHERE b.copies > 1 "
                                 "AND b.sample_id NOT IN (SELECT sample_id FROM second_labels)").fetchone()[0]
