@@ -223,8 +223,8 @@ def test_other_bad_manifests(fixture, tmp_path):
     one_line_error(write_csv(fixture["manifest"].parent / "mixed.csv", rows),
                    "column 'caption' mixes image and text inputs", modalities=["caption"], cache_dir=tmp_path)
     rows = [dict(r) for r in fixture["rows"][:3]]
-    rows[0]["voice"] = ""
-    one_line_error(write_csv(fixture["manifest"].parent / "empty.csv", rows), "sample 'red-0' has no 'voice'",
+    rows[0].update({k: "" for k in rows[0] if k not in ("id", "label")})  # one empty cell is "missing"; all: error
+    one_line_error(write_csv(fixture["manifest"].parent / "empty.csv", rows), "sample 'red-0' has every modality empty",
                    cache_dir=tmp_path)
     (tmp_path / "data.xlsx").write_text("")
     one_line_error(tmp_path / "data.xlsx", "must be a .csv or .jsonl file")

@@ -34,6 +34,7 @@ class ModelConfig(Strict):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # modality -> options
     head_init: Literal["torch", "xavier"] = "torch"  # xavier: the reference's heads (Xavier-uniform, bias 0.01)
+    absent: Literal["zeros", "learned"] = "learned"  # a missing modality: zero embedding (+ learned logit offset)
 
     def encoder_kind(self, modality: str) -> str:
         return self.encoder if isinstance(self.encoder, str) else self.encoder.get(modality, "mlp")

@@ -2,6 +2,9 @@
 
 The players are the modalities; the value of a coalition S is the fused softmax with the embeddings
 of the modalities outside S replaced by zeros at the input of the fusion head (docs/method.md).
+A modality a sample lacks is never in its coalitions: v(S) uses S minus the absent modalities, so the
+absent modality's Shapley value is exactly 0 and efficiency holds over the present ones
+(sum = v(present) - v(none)).
 """
 
 from __future__ import annotations
@@ -22,10 +25,22 @@ def coalition_weight(size: int, n_players: int) -> float:
     return math.factorial(size) * math.factorial(n_players - size - 1) / math.factorial(n_players)
 
 
+def zero_absent(embeddings: dict[str, torch.Tensor], present: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The embeddings with the rows of absent modalities set to exactly 0 (present: bool [N, M] or None)."""
+    if present is None:
+        return embeddings
+    present = present.to(next(iter(embeddings.values())).device)
+    return {m: torch.where(present[:, i, None], z, torch.zeros((), dtype=z.dtype, device=z.device))
+            for i, (m, z) in enumerate(embeddings.items())}
+
+
 @torch.no_grad()
-def coalition_values(fuse: Fuse, embeddings: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[2^M, N, C] fused probabilities; coalition S is the bit mask over modalities in order."""
+def coalition_values(fuse: Fuse, embeddings: dict[str, torch.Tensor], present: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """[2^M, N, C] fused probabilities; coalition S is the bit mask over modalities in order (an absent
+    modality of a row is zero in every coalition)."""
     names = list(embeddings)
+    embeddings = zero_absent(embeddings, present)
     values = []
     for mask in range(2 ** len(names)):
         masked = {m: z if mask >> i & 1 else torch.zeros_like(z) for i, (m, z) in enumerate(embeddings.items())}
@@ -35,10 +50,12 @@ def coalition_values(fuse: Fuse, embeddings: dict[str, torch.Tensor]) -> torch.T
 
 
 @torch.no_grad()
-def shapley(fuse: Fuse, embeddings: dict[str, torch.Tensor], max_elements: int = 2 ** 26) -> torch.Tensor:
+def shapley(fuse: Fuse, embeddings: dict[str, torch.Tensor], max_elements: int = 2 ** 26,
+            present: torch.Tensor | None = None) -> torch.Tensor:
     """[N, M, C]: Shapley value of each modality on each class probability, exact (2^M coalitions).
 
-    Efficiency holds per sample and class: the sum over modalities is v(all) - v(none).
+    Efficiency holds per sample and class: the sum over modalities is v(all) - v(none). With `present`
+    (bool [N, M]) an absent modality is zero in every coalition: its value is exactly 0.
     Rows are processed in chunks so that the coalition values stay under `max_elements` numbers.
     """
     n_mod = len(embeddings)
@@ -58,20 +75,28 @@ def shapley(fuse: Fuse, embeddings: dict[str, torch.Tensor], max_elements: int =
         plans.append((torch.tensor(without), torch.tensor(without) | (1 << i), weights))
     out = []
     for start in range(0, n, chunk):
-        values = coalition_values(fuse, {m: z[start:start + chunk] for m, z in embeddings.items()})
+        values = coalition_values(fuse, {m: z[start:start + chunk] for m, z in embeddings.items()},
+                                  present[start:start + chunk] if present is not None else None)
         phi = [torch.einsum("s,sbc->bc", w.to(values), values[with_m] - values[without])
                for without, with_m, w in plans]
         out.append(torch.stack(phi, dim=1))
     return torch.cat(out) if out else torch.zeros(0, n_mod, n_classes)
 
 
-def contribution_shares(phi: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """[N, M]: c_m = |phi_m[y]| / sum_k |phi_k[y]| at class y per row; equal shares where the sum is 0 or NaN."""
+def contribution_shares(phi: torch.Tensor, classes: torch.Tensor, present: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+    """[N, M]: c_m = |phi_m[y]| / sum_k |phi_k[y]| at class y per row, over the present modalities (an
+    absent one has share 0; a row with one present modality gives it 1); equal shares over the present
+    modalities where the sum is 0 or NaN."""
     at_class = phi.gather(2, classes.long().view(-1, 1, 1).expand(-1, phi.shape[1], 1)).squeeze(2).abs()
+    if present is None:
+        present = torch.ones(at_class.shape, dtype=torch.bool, device=at_class.device)
+    present = present.to(at_class.device)
+    at_class = torch.where(present, at_class, torch.zeros_like(at_class))
     total = at_class.sum(dim=1, keepdim=True)
     ok = torch.isfinite(total) & (total > 0)
     shares = at_class / torch.where(ok, total, torch.ones_like(total))
-    equal = torch.full_like(shares, 1.0 / phi.shape[1])
+    equal = present.to(shares.dtype) / present.sum(dim=1, keepdim=True).clamp_min(1).to(shares.dtype)
     return torch.where(ok & torch.isfinite(shares).all(dim=1, keepdim=True), shares, equal)
 
 

@@ -8,6 +8,10 @@ A model is anything with two methods (no bmmal base class needed), the `Multimod
 
 Optionally `unimodal_logits(embeddings) -> dict[str, Tensor]` (one head per modality), needed only for
 `PoolOutputs.unimodal_probs`. bmmal's own `MultimodalClassifier` has all three.
+
+Missing modalities: the pool's `present` mask (bool [N, M], from the dataset or given) travels into
+`PoolOutputs.present`; the embedding of an absent modality is set to zero before `fuse` (whatever
+`embed` made of its NaN input row), and it is absent from every Shapley coalition (value exactly 0).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bmmal.contribution import shapley
+from bmmal.contribution import shapley, zero_absent
+from bmmal.data import dataset_present
 from bmmal.errors import BmmalError
 from bmmal.outputs import FIELDS, PoolOutputs
 
@@ -60,8 +65,12 @@ def dataset_batches(dataset, batch_size: int) -> Iterator[dict[str, torch.Tensor
         yield dataset.batch(np.arange(start, min(start + batch_size, len(dataset))))
 
 
+def _is_dataset(data) -> bool:
+    return hasattr(data, "batch") and hasattr(data, "modalities")
+
+
 def _batches(data, batch_size: int) -> Iterable:
-    return dataset_batches(data, batch_size) if hasattr(data, "batch") and hasattr(data, "modalities") else data
+    return dataset_batches(data, batch_size) if _is_dataset(data) else data
 
 
 def _check_embeddings(embeddings, order: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -104,18 +113,28 @@ def _length(data, batch_size: int) -> int | None:
         n = len(data)
     except TypeError:
         return None
-    return -(-n // batch_size) if hasattr(data, "batch") and hasattr(data, "modalities") else n
+    return -(-n // batch_size) if _is_dataset(data) else n
 
 
 @torch.no_grad()
 def _one_pass(model, data, batch_size: int, device: torch.device, needs: set[str], progress: bool,
-              description: str) -> dict:
+              description: str, present: torch.Tensor | None = None) -> dict:
     """Fused probabilities and the needed per-row outputs over all batches of `data`, on the CPU."""
     order = None
     parts: dict[str, list] = {"probs": [], "embeddings": [], "unimodal_probs": [], "shapley": []}
+    start = 0
     for batch in _progress(_batches(data, batch_size), progress, description, _length(data, batch_size)):
         embeddings = model.embed(to_device(batch, device))
         order = _check_embeddings(embeddings, order)
+        rows = len(next(iter(embeddings.values())))
+        here = present[start:start + rows] if present is not None else None
+        start += rows
+        if here is not None and len(here) != rows:
+            raise BmmalError(f"present has {len(present)} rows, the data yielded more")
+        if here is not None and here.shape[1] != len(order):
+            raise BmmalError(f"present has {here.shape[1]} modalities, model.embed returned {len(order)}")
+        if here is not None and not bool(here.all()):
+            embeddings = zero_absent(embeddings, here)
         logits = model.fuse(embeddings)
         parts["probs"].append(torch.softmax(logits.float(), 1).cpu())
         if "embeddings" in needs:
@@ -124,7 +143,7 @@ def _one_pass(model, data, batch_size: int, device: torch.device, needs: set[str
             heads = model.unimodal_logits(embeddings)
             parts["unimodal_probs"].append({m: torch.softmax(heads[m].float(), 1).cpu() for m in order})
         if "shapley" in needs:
-            parts["shapley"].append(shapley(model.fuse, embeddings).float().cpu())
+            parts["shapley"].append(shapley(model.fuse, embeddings, present=here).float().cpu())
     if order is None:
         raise BmmalError("the data yielded no batches")
     out = {"probs": torch.cat(parts["probs"]), "modalities": order}
@@ -137,7 +156,7 @@ def _one_pass(model, data, batch_size: int, device: torch.device, needs: set[str
 
 
 def mc_dropout_probs(model, data, passes: int, seed: int, batch_size: int = 1024, device: torch.device | None = None,
-                     progress: bool = False) -> torch.Tensor:
+                     progress: bool = False, present: torch.Tensor | None = None) -> torch.Tensor:
     """[T, N, C] fused probabilities under T passes with dropout active (everything else in eval mode)."""
     if not isinstance(model, nn.Module):
         raise BmmalError("MC-dropout passes (PoolOutputs.mc_probs) need a torch nn.Module with dropout layers")
@@ -146,15 +165,15 @@ def mc_dropout_probs(model, data, passes: int, seed: int, batch_size: int = 1024
     _set_dropout(model, True)
     torch.manual_seed(seed)
     try:
-        return torch.stack([_one_pass(model, data, batch_size, device, set(), progress, f"MC pass {t + 1}")["probs"]
-                            for t in range(passes)])
+        return torch.stack([_one_pass(model, data, batch_size, device, set(), progress, f"MC pass {t + 1}",
+                                      present)["probs"] for t in range(passes)])
     finally:
         model.eval()
 
 
 def pool_outputs(model, data, labeled, needs: Iterable[str] = ("probs",), *, batch_size: int = 1024,
                  device: str | torch.device | None = None, mc_passes: int = 10, seed: int = 0,
-                 progress: bool = False) -> PoolOutputs:
+                 progress: bool = False, present=None) -> PoolOutputs:
     """PoolOutputs of `model` over the pool, computing only the fields in `needs` (a strategy's `needs`).
 
     `data` is a bmmal dataset or any re-iterable of batches in pool order (a torch DataLoader with
@@ -162,6 +181,8 @@ def pool_outputs(model, data, labeled, needs: Iterable[str] = ("probs",), *, bat
     `labeled` is a bool array over the pool rows. Probabilities are always computed; embeddings,
     unimodal probabilities, exact Shapley values (all 2^M coalitions through `model.fuse`) and
     `mc_passes` MC-dropout passes only when needed. Everything returned is on the CPU in float32.
+    `present` (bool [N, M]) says which modality of which row exists; default: the dataset's `present`
+    (all true for batches from an iterable).
     """
     needs = set(needs) | {"probs"}
     unknown = needs - set(FIELDS)
@@ -178,19 +199,29 @@ def pool_outputs(model, data, labeled, needs: Iterable[str] = ("probs",), *, bat
                          f"and shape {labeled.shape}")
     if device is not None and isinstance(model, nn.Module):
         model.to(device)
+    if present is None and _is_dataset(data):
+        present = dataset_present(data)
+    if present is not None:
+        present = np.asarray(present)
+        if present.dtype != bool or present.ndim != 2 or len(present) != len(labeled):
+            raise BmmalError(f"present must be a bool [N, M] array over the pool (N = {len(labeled)}), got dtype "
+                             f"{present.dtype} and shape {present.shape}")
+        present = torch.as_tensor(present)
     device = torch.device(device) if device is not None else model_device(model)
     was_training = isinstance(model, nn.Module) and model.training
     if isinstance(model, nn.Module):
         model.eval()
     try:
-        base = _one_pass(model, data, batch_size, device, needs, progress, "pool outputs")
+        base = _one_pass(model, data, batch_size, device, needs, progress, "pool outputs", present)
         if len(base["probs"]) != len(labeled):
             raise BmmalError(f"the data yielded {len(base['probs'])} rows but labeled has {len(labeled)}")
-        mc = mc_dropout_probs(model, data, mc_passes, seed, batch_size, device, progress) if "mc_probs" in needs \
-            else None
+        mc = mc_dropout_probs(model, data, mc_passes, seed, batch_size, device, progress, present) \
+            if "mc_probs" in needs else None
     finally:
         if was_training:
             model.train()
     return PoolOutputs(labeled=torch.as_tensor(labeled), probs=base["probs"], embeddings=base.get("embeddings", {}),
                        unimodal_probs=base.get("unimodal_probs"), shapley=base.get("shapley"), mc_probs=mc,
-                       fuse=cpu_fuse(model, device) if "fuse" in needs else None)
+                       fuse=cpu_fuse(model, device) if "fuse" in needs else None,
+                       present=present if present is not None
+                       else torch.ones(len(labeled), len(base["modalities"]), dtype=torch.bool))

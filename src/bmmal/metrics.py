@@ -50,8 +50,22 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(ece)
 
 
+def completeness_accuracy(y_true: np.ndarray, y_pred: np.ndarray, present: np.ndarray) -> dict[str, float]:
+    """Fused accuracy (micro and macro) on the complete samples (every modality present) and on the incomplete
+    ones, with their counts: 'accuracy_micro:complete', ..., 'n_incomplete'."""
+    complete = np.asarray(present, dtype=bool).all(axis=1)
+    out = {}
+    for part, rows in (("complete", complete), ("incomplete", ~complete)):
+        out[f"accuracy_micro:{part}"] = accuracy_micro(y_true[rows], y_pred[rows])
+        out[f"accuracy_macro:{part}"] = accuracy_macro(y_true[rows], y_pred[rows])
+        out[f"n_{part}"] = int(rows.sum())
+    return out
+
+
 def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
-    """Test metrics of a trained model. Per-modality names are 'metric:modality'."""
+    """Test metrics of a trained model. Per-modality names are 'metric:modality'; unimodal accuracy and
+    contribution shares are over the samples that have the modality; with missing modalities the fused
+    accuracy is also split into complete and incomplete samples (`completeness_accuracy`)."""
     out = pool_outputs(model, dataset, np.zeros(len(dataset), dtype=bool), ("unimodal_probs", "shapley"),
                        batch_size=batch_size)
     y = np.asarray(dataset.labels)
@@ -62,10 +76,15 @@ def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
         "f1_macro": f1_macro(y, pred),
         "ece": expected_calibration_error(out.probs.numpy(), y),
     }
-    for m, probs in out.unimodal_probs.items():
-        metrics[f"unimodal_accuracy_micro:{m}"] = accuracy_micro(y, probs.argmax(1).numpy())
-        metrics[f"unimodal_accuracy_macro:{m}"] = accuracy_macro(y, probs.argmax(1).numpy())
-    shares = contribution_shares(out.shapley, torch.as_tensor(y)).numpy()
+    present = out.presence().numpy()
+    for i, (m, probs) in enumerate(out.unimodal_probs.items()):
+        rows = present[:, i]
+        metrics[f"unimodal_accuracy_micro:{m}"] = accuracy_micro(y[rows], probs.argmax(1).numpy()[rows])
+        metrics[f"unimodal_accuracy_macro:{m}"] = accuracy_macro(y[rows], probs.argmax(1).numpy()[rows])
+    shares = contribution_shares(out.shapley, torch.as_tensor(y), out.presence()).numpy()
     for i, m in enumerate(out.unimodal_probs):
-        metrics[f"contribution:{m}"] = float(shares[:, i].mean())
+        metrics[f"contribution:{m}"] = float(shares[present[:, i], i].mean()) if present[:, i].any() \
+            else float("nan")
+    if not present.all():
+        metrics.update(completeness_accuracy(y, pred, present))
     return metrics

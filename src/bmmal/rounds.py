@@ -53,9 +53,13 @@ def load_model(settings: RoundSettings, dataset, weights: dict):
 
 def selection_balance(outputs: PoolOutputs, selected: np.ndarray, modalities: tuple[str, ...]) -> dict[str, float]:
     """Contribution shares (at the predicted class) of the selected rows and of the candidate pool: the mean
-    share per modality, the share of rows each modality dominates, and the mean gap max - min share."""
+    share per modality, the share of rows each modality dominates, and the mean gap max - min share (shares
+    over each row's present modalities); with missing modalities also the fraction of complete rows and of
+    rows with each modality, among the selected and in the pool."""
     candidates = outputs.unlabeled_rows
-    shares = contribution_shares(outputs.shapley[candidates], outputs.probs[candidates].argmax(1)).numpy()
+    present = outputs.presence()[candidates]
+    shares = contribution_shares(outputs.shapley[candidates], outputs.probs[candidates].argmax(1), present).numpy()
+    present = present.numpy()
     is_selected = np.isin(candidates, selected)
     dominant = shares.argmax(1)
     gap = shares.max(1) - shares.min(1)
@@ -66,6 +70,13 @@ def selection_balance(outputs: PoolOutputs, selected: np.ndarray, modalities: tu
         stats[f"pool_dominant_share:{m}"] = float((dominant == i).mean())
         stats[f"selected_contribution:{m}"] = float(shares[is_selected, i].mean())
         stats[f"pool_contribution:{m}"] = float(shares[:, i].mean())
+    if not present.all():
+        complete = present.all(axis=1)
+        stats["selected_complete"] = float(complete[is_selected].mean())
+        stats["pool_complete"] = float(complete.mean())
+        for i, m in enumerate(modalities):
+            stats[f"selected_present:{m}"] = float(present[is_selected, i].mean())
+            stats[f"pool_present:{m}"] = float(present[:, i].mean())
     return stats
 
 

@@ -8,8 +8,8 @@ In your package's tests::
         check_strategy(MyStrategy)            # a class, an instance, or a registered name
 
 `check_strategy` selects from small pools built by `contract_outputs` (a tiny random two-modality model:
-every PoolOutputs field, several degenerate variants, and a pool holding only the fields the strategy
-declares in `needs`). It asserts that `select`
+every PoolOutputs field, several degenerate variants, incomplete pools with missing modalities, and a
+pool holding only the fields the strategy declares in `needs`). It asserts that `select`
 - returns distinct unlabelled row indices, int64, exactly `budget` of them (also budget = whole pool);
 - gives the same rows for the same seed;
 - rejects a budget of 0, -1, more than the unlabelled rows, a bool or a float with a BmmalError;
@@ -32,11 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bmmal.contribution import shapley
+from bmmal.contribution import shapley, zero_absent
 from bmmal.errors import BmmalError
 from bmmal.outputs import FIELDS, PoolOutputs
 
-VARIANTS = ("normal", "uniform_probs", "duplicate_embeddings", "zero_embeddings", "single_class")
+VARIANTS = ("normal", "uniform_probs", "duplicate_embeddings", "zero_embeddings", "single_class",
+            "text_absent_unlabelled", "mostly_one_modality")
+INCOMPLETE_VARIANTS = ("text_absent_unlabelled", "mostly_one_modality")
 MODALITIES = {"image": 6, "text": 4}  # input width of each modality of the contract model
 EMBED_DIMS = {"image": 5, "text": 3}
 MC_PASSES = 5
@@ -65,7 +67,10 @@ def contract_outputs(variant: str = "normal", *, fields: Iterable[str] | None = 
     """A small pool with every PoolOutputs field, or only `fields` (plus the required `labeled` and `probs`).
 
     Variants: "normal"; "uniform_probs" (every probability 1/C, unimodal and MC passes too);
-    "duplicate_embeddings" (every sample identical); "zero_embeddings"; "single_class" (C = 1).
+    "duplicate_embeddings" (every sample identical); "zero_embeddings"; "single_class" (C = 1); and two
+    incomplete pools (`present` set, absent embeddings zero, as `bmmal.pool_outputs` makes them):
+    "text_absent_unlabelled" (no unlabelled sample has text) and "mostly_one_modality" (about 80 % of the
+    samples have one modality, image or text).
     """
     if variant not in VARIANTS:
         raise BmmalError(f"unknown contract variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -77,28 +82,45 @@ def contract_outputs(variant: str = "normal", *, fields: Iterable[str] | None = 
         inputs = {m: torch.as_tensor(g.normal(size=(n, d)), dtype=torch.float32) for m, d in MODALITIES.items()}
         if variant == "duplicate_embeddings":
             inputs = {m: x[:1].repeat(n, 1) for m, x in inputs.items()}
+        labeled = np.zeros(n, dtype=bool)
+        labeled[g.choice(n, n_labelled, replace=False)] = True
+        present = _contract_present(variant, labeled, g)
         with torch.no_grad():
-            embeddings = model.embed(inputs)
+            embeddings = zero_absent(model.embed(inputs), present)
             if variant == "zero_embeddings":
                 embeddings = {m: torch.zeros_like(z) for m, z in embeddings.items()}
             probs = torch.softmax(model.fuse(embeddings), 1)
             unimodal = {m: torch.softmax(head(embeddings[m]), 1) for m, head in model.unimodal_heads.items()}
             model.train()  # MC dropout: dropout active in the encoders
-            mc = torch.stack([torch.softmax(model.fuse(model.embed(inputs)), 1) for _ in range(MC_PASSES)])
+            mc = torch.stack([torch.softmax(model.fuse(zero_absent(model.embed(inputs), present)), 1)
+                              for _ in range(MC_PASSES)])
             model.eval()
     if variant == "uniform_probs":
         probs = torch.full((n, n_classes), 1.0 / n_classes)
         unimodal = {m: probs.clone() for m in unimodal}
         mc = probs.expand(MC_PASSES, n, n_classes).clone()
-    labeled = np.zeros(n, dtype=bool)
-    labeled[g.choice(n, n_labelled, replace=False)] = True
     values = {"probs": probs, "embeddings": embeddings, "unimodal_probs": unimodal,
-              "shapley": shapley(model.fuse, embeddings), "mc_probs": mc, "fuse": model.fuse}
+              "shapley": shapley(model.fuse, embeddings, present=present), "mc_probs": mc, "fuse": model.fuse}
     keep = set(FIELDS) if fields is None else set(fields)
     required = {f.name for f in dataclasses.fields(PoolOutputs)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-    return PoolOutputs(labeled=torch.as_tensor(labeled),
+    return PoolOutputs(labeled=torch.as_tensor(labeled), present=present,
                        **{k: v for k, v in values.items() if k in keep or k in required})
+
+
+def _contract_present(variant: str, labeled: np.ndarray, g: np.random.Generator) -> torch.Tensor | None:
+    """bool [N, 2] (image, text) of an incomplete variant; None for the complete ones."""
+    n = len(labeled)
+    if variant == "text_absent_unlabelled":
+        present = np.ones((n, 2), dtype=bool)
+        present[~labeled, 1] = False
+    elif variant == "mostly_one_modality":
+        present = np.ones((n, 2), dtype=bool)
+        one = g.random(n) < 0.8
+        present[one, g.integers(0, 2, size=int(one.sum()))] = False
+    else:
+        return None
+    return torch.as_tensor(present)
 
 
 # ---- the checks ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from bmmal.data import MultimodalDataset
+from bmmal.data import MultimodalDataset, drop_modalities
 from bmmal.errors import BmmalError, did_you_mean
 from bmmal.registry import Registry
 
@@ -53,9 +53,22 @@ def check_options(name: str, loader, options: dict) -> None:
 
 def load(name: str, modalities: Sequence[str] | None = None, seed: int = 0, **options
          ) -> tuple[MultimodalDataset, MultimodalDataset]:
+    """The (train, test) pair of the dataset `name` (see `available()`) with these modalities in this order
+    (default: all); `seed` fixes any random split or generation; `options` are the loader's own keyword
+    options (an unknown one is a one-line error), plus `drop` (see `drop_from_split`)."""
     loader = DATASETS.lookup(name)
+    drop = options.pop("drop", None)
     check_options(name, loader, options)
-    return loader(modalities=tuple(modalities) if modalities is not None else None, seed=seed, **options)
+    train, test = loader(modalities=tuple(modalities) if modalities is not None else None, seed=seed, **options)
+    return (train, test) if not drop else drop_from_split(name, train, test, drop, seed)
+
+
+def drop_from_split(name: str, train, test, drop, seed: int) -> tuple[MultimodalDataset, MultimodalDataset]:
+    """The option `drop: {modality: fraction}` every dataset accepts: that modality removed from a seeded random
+    fraction of the train and of the test samples (for experiments on incomplete pools)."""
+    if not all(hasattr(ds, "with_present") for ds in (train, test)):
+        raise BmmalError(f"dataset {name!r}: the option drop needs an in-memory (feature) dataset")
+    return drop_modalities(train, drop, seed, stream=0), drop_modalities(test, drop, seed, stream=1)
 
 
 def load_manifest(path, modalities: Sequence[str] | None = None, **options):

@@ -18,6 +18,22 @@ from bmmal.datasets.encoded import check_modalities, labels_from_names, path_loa
 from bmmal.errors import BmmalError, BmmalWarning
 
 RESERVED = ("labels", "ids", "classes")
+MASK_PREFIX = "present:"
+
+
+def _presence(path: Path, arrays: dict[str, np.ndarray], known: list[str], chosen: tuple[str, ...], n: int
+              ) -> np.ndarray | None:
+    """bool [N, M] for the chosen modalities from the `present:<modality>` arrays (None when there are none)."""
+    masks = {k[len(MASK_PREFIX):]: v for k, v in arrays.items() if k.startswith(MASK_PREFIX)}
+    for m, mask in masks.items():
+        if m not in known:
+            raise BmmalError(f"{path}: mask '{MASK_PREFIX}{m}' names no modality; the modalities are {', '.join(known)}")
+        if mask.dtype != bool or mask.shape != (n,):
+            raise BmmalError(f"{path}: mask '{MASK_PREFIX}{m}' must be a bool array of shape ({n},), got "
+                             f"{mask.dtype} {mask.shape}")
+    if not masks:
+        return None
+    return np.stack([masks.get(m, np.ones(n, dtype=bool)) for m in chosen], axis=1)
 
 
 def _labels(path: Path, raw: np.ndarray, classes) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -69,7 +85,7 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
     if classes is None and "classes" in arrays:
         classes = arrays["classes"].astype(str).tolist()
     labels, classes = _labels(path, arrays["labels"], classes)
-    known = [k for k in arrays if k not in RESERVED]
+    known = [k for k in arrays if k not in RESERVED and not k.startswith(MASK_PREFIX)]
     if not known:
         raise BmmalError(f"{path} has no modality arrays besides {', '.join(RESERVED)}")
     features = {}
@@ -80,7 +96,9 @@ def load_arrays(path: str | Path, modalities=None, *, seed: int = 0, test_fracti
         features[m] = x.reshape(len(x), 1) if x.ndim == 1 else x
     _warn_about_index_arrays(path, {m: arrays[m] for m in features}, chosen=modalities is not None)
     ids = arrays.get("ids")
-    data = ArrayDataset(features, labels, classes, ids.astype(str) if ids is not None else None, name=path.stem)
+    present = _presence(path, arrays, known, tuple(features), len(labels))
+    data = ArrayDataset(features, labels, classes, ids.astype(str) if ids is not None else None, name=path.stem,
+                        present=present)
     data.check_finite()
     if test_fraction is None:
         return data

@@ -4,7 +4,8 @@ Columns: `id` (unique), `label` (a class name; empty for an unlabelled sample), 
 modality. A modality cell is a file path (relative to the manifest's folder, or absolute) or inline
 text. By suffix, image files (.png .jpg .jpeg .bmp .gif .webp .tif .tiff .svg) go to the image
 extractor, audio files (.wav .flac .ogg) to the audio extractor, and .txt files (their content) or
-inline text to the text extractor. Every cell of one column must be of one kind. Features are cached
+inline text to the text extractor. An empty modality cell means the sample lacks that modality (a row
+with every modality empty is an error). Every cell of one column must be of one kind. Features are cached
 by content (see `bmmal.features.cache`), so a second load reads them from disk.
 """
 
@@ -69,10 +70,14 @@ def cell_input(cell: str, folder: Path) -> tuple[str, Path | str]:
 
 def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str], extractor: str | None,
                   cache: F.FeatureCache) -> np.ndarray:
+    """[N, d] features of one column; the rows of empty cells (absent) are zeros."""
+    have = np.array([bool(cell) for cell in cells])
+    if not have.any():
+        raise BmmalError(f"{manifest}: column {modality!r} is empty in every row")
     inputs, kinds = [], set()
     for sample, cell in zip(ids, cells):
         if not cell:
-            raise BmmalError(f"{manifest}: sample {sample!r} has no {modality!r}")
+            continue
         try:
             kind, item = cell_input(cell, manifest.parent)
         except BmmalError as e:
@@ -86,7 +91,12 @@ def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str
     if encoder.kind != kind:
         raise BmmalError(f"{manifest}: column {modality!r} holds {kind} inputs, but extractor {encoder.name!r} "
                          f"reads {encoder.kind}")
-    return cache.features(f"manifest-{manifest.stem}", modality, encoder, F.fingerprint(inputs), lambda: inputs)
+    encoded = cache.features(f"manifest-{manifest.stem}", modality, encoder, F.fingerprint(inputs), lambda: inputs)
+    if have.all():
+        return encoded
+    out = np.zeros((len(cells), *encoded.shape[1:]), dtype=encoded.dtype)
+    out[have] = encoded
+    return out
 
 
 def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_fraction: float | None = None,
@@ -128,10 +138,15 @@ def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_frac
 
     labels, classes = labels_from_names(f"manifest {path}", [r["label"] for r in rows], classes)
 
+    present = np.array([[bool(r[m]) for m in modalities] for r in rows])
+    empty = ~present.any(axis=1)
+    if empty.any():
+        raise BmmalError(f"manifest {path}: sample {ids[int(np.flatnonzero(empty)[0])]!r} has every modality empty")
     cache = F.FeatureCache(cache_dir)
     feats = {m: encode_column(path, m, [r[m] for r in rows], ids, (extractors or {}).get(m), cache)
              for m in modalities}
-    data = ArrayDataset(feats, labels, classes, np.array(ids), name=f"manifest:{path.stem}")
+    data = ArrayDataset(feats, labels, classes, np.array(ids), name=f"manifest:{path.stem}",
+                        present=None if present.all() else present)
     data.check_finite()
     if test_fraction is None:
         return data

@@ -40,7 +40,7 @@ def build_model(config: ModelConfig, dataset: MultimodalDataset, seed: int) -> M
                        "dropout": config.dropout, **options}
         encoders[m] = build_encoder(kind, shape, **options)
     return MultimodalClassifier(encoders, num_classes=len(dataset.classes), fusion=config.fusion,
-                                head_init=config.head_init)
+                                head_init=config.head_init, absent=config.absent)
 
 
 def multimodal_loss(out: ModelOutput, targets: torch.Tensor, config: TrainConfig) -> torch.Tensor:

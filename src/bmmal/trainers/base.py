@@ -40,9 +40,25 @@ class LossTerms:
         return joint if self.extra is None else joint + self.extra
 
 
+def present_rows(out, modality: str) -> torch.Tensor | None:
+    """bool [B]: the batch rows that have `modality` (None: all of them)."""
+    present = getattr(out, "present", None)
+    return None if present is None else present[modality]
+
+
+def present_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Mean cross-entropy over the present rows only (0, still in the graph, when the batch has none)."""
+    if rows is None:
+        return F.cross_entropy(logits, targets)
+    if not bool(rows.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[rows], targets[rows])
+
+
 def loss_terms(out, targets: torch.Tensor, config) -> LossTerms:
-    """Fused and unimodal cross-entropies weighted by `config.fused_loss_weight` / `unimodal_loss_weight`."""
-    unimodal = {m: config.unimodal_loss_weight * F.cross_entropy(logits, targets)
+    """Fused and unimodal cross-entropies weighted by `config.fused_loss_weight` / `unimodal_loss_weight`;
+    a unimodal head's loss is over the rows that have its modality."""
+    unimodal = {m: config.unimodal_loss_weight * present_cross_entropy(logits, targets, present_rows(out, m))
                 for m, logits in out.unimodal_logits.items()}
     norm = config.fused_loss_weight + config.unimodal_loss_weight * len(unimodal)
     return LossTerms(config.fused_loss_weight * F.cross_entropy(out.fused_logits, targets), unimodal,
@@ -59,9 +75,29 @@ def imbalance_ratios(scores: torch.Tensor) -> torch.Tensor:
     return scores / others.clamp_min(torch.finfo(scores.dtype).tiny)
 
 
-def true_class_confidence(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Sum over the batch of softmax(logits)[true class]: the confidence score of OGM-GE and PMR."""
-    return logits.float().softmax(1).gather(1, targets[:, None]).sum()
+def true_class_confidence(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+    """Sum over the batch of softmax(logits)[true class]: the confidence score of OGM-GE and PMR.
+
+    With `rows` (the rows that have the modality), the mean over those rows times the batch size: the
+    same as the sum when every row is present, and comparable across modalities present in different
+    numbers of rows; NaN when no row has the modality.
+    """
+    confidence = logits.float().softmax(1).gather(1, targets[:, None]).squeeze(1)
+    if rows is None:
+        return confidence.sum()
+    return confidence[rows].mean() * len(confidence)
+
+
+def present_ratios(scores: torch.Tensor) -> torch.Tensor:
+    """`imbalance_ratios` over the modalities with a score (not NaN); 1 (neither leading nor lagging) for the
+    others, and for all when fewer than two have one."""
+    known = ~torch.isnan(scores)
+    if int(known.sum()) < 2:
+        return torch.ones_like(scores)
+    rho = torch.ones_like(scores)
+    rho[known] = imbalance_ratios(scores[known])
+    return rho
 
 
 def check(condition: bool, message: str) -> None:

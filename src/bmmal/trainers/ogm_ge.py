@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bmmal.trainers.base import TrainingMethod, check, check_window, imbalance_ratios, true_class_confidence
+from bmmal.trainers.base import TrainingMethod, check, check_window, present_ratios, true_class_confidence
 from bmmal.trainers.registry import register
 
 
@@ -28,13 +28,17 @@ def modality_logits(model, out) -> dict[str, torch.Tensor]:
     return {m: out.embeddings[m].detach().to(w.dtype) @ w.T + share for m, w in zip(model.modalities, blocks)}
 
 
-def ogm_coefficients(logits: dict[str, torch.Tensor], targets: torch.Tensor, alpha: float) -> torch.Tensor:
+def ogm_coefficients(logits: dict[str, torch.Tensor], targets: torch.Tensor, alpha: float,
+                     present: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """k_m = 1 - tanh(alpha (rho_m - 1)) where rho_m > 1, else 1, in modality order.
 
-    s_m = sum over the batch of softmax(logits_m)[true class]; rho_m = s_m / mean_{k != m} s_k.
+    s_m = sum over the batch of softmax(logits_m)[true class]; rho_m = s_m / mean_{k != m} s_k. With
+    `present` (modality -> bool [B]) s_m is taken over the rows that have m (see `true_class_confidence`),
+    and a modality no row has is left out of the ratios (k = 1).
     """
-    scores = torch.stack([true_class_confidence(z, targets) for z in logits.values()])
-    rho = imbalance_ratios(scores)
+    scores = torch.stack([true_class_confidence(z, targets, None if present is None else present[m])
+                          for m, z in logits.items()])
+    rho = present_ratios(scores)
     return torch.where(rho > 1, 1 - torch.tanh(alpha * (rho - 1)), torch.ones_like(rho))
 
 
@@ -74,7 +78,7 @@ class OGMGE(TrainingMethod):
         scale(terms.total).backward()
         if len(model.modalities) < 2 or not self.modulating():
             return
-        coefficients = ogm_coefficients(modality_logits(model, out), targets, self.alpha)
+        coefficients = ogm_coefficients(modality_logits(model, out), targets, self.alpha, out.present)
         for m, k in zip(model.modalities, coefficients.tolist()):
             for p in model.encoders[m].parameters():
                 if p.grad is None:

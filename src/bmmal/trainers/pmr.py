@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from bmmal.trainers.base import LossTerms, TrainingMethod, check, check_window, imbalance_ratios, loss_terms
+from bmmal.trainers.base import (
+    LossTerms,
+    TrainingMethod,
+    check,
+    check_window,
+    loss_terms,
+    present_ratios,
+    present_rows,
+    true_class_confidence,
+)
 from bmmal.trainers.registry import register
 
 
@@ -38,7 +47,7 @@ def pmr_coefficients(scores: torch.Tensor, alpha: float, mu: float) -> tuple[tor
     on its prototypical cross-entropy (for M = 2: alpha (rho_other - 1), the paper's form); a leading
     one (rho_m > 1) gets gamma_m = mu on its prototypical entropy regulariser.
     """
-    rho = imbalance_ratios(scores)
+    rho = present_ratios(scores)
     beta = torch.where(rho < 1, alpha * (1 / rho.clamp_min(1e-12) - 1), torch.zeros_like(rho))
     gamma = torch.where(rho > 1, torch.full_like(rho, mu), torch.zeros_like(rho))
     return beta, gamma
@@ -54,7 +63,8 @@ class PMR(TrainingMethod):
     as well (it may use a sample of the training set, here it is all labelled rows: small in active
     learning). Per batch, the prototypical probabilities are p^m = softmax_k(-||z_m - c_k^m||), the
     prototypical cross-entropy is PCE_m = CE(p^m, y), and modality m's confidence is
-    s_m = sum_i p^m_i[y_i]. With rho_m = s_m / mean_{k != m} s_k (the paper's s_a / s_v for M = 2):
+    s_m = sum_i p^m_i[y_i]. A modality absent from some rows: its prototypes, PCE, entropy and s_m (a
+    mean over its rows times the batch size) use the rows that have it only. With rho_m = s_m / mean_{k != m} s_k (the paper's s_a / s_v for M = 2):
     loss = joint loss + sum_m beta_m PCE_m - sum_m gamma_m mean_i H(p^m_i), where beta_m = alpha (1/rho_m - 1)
     for lagging modalities (rho_m < 1) and gamma_m = mu for leading ones (rho_m > 1); zero otherwise.
     The PCE term accelerates the slow encoder; the entropy regulariser (PER) keeps the leading
@@ -94,24 +104,35 @@ class PMR(TrainingMethod):
             self.prototypes = {}
             return
         embeddings, targets = labelled()
-        self.prototypes = {m: class_prototypes(z, targets, model.num_classes) for m, z in embeddings.items()}
+        # the model embeds an absent modality as exactly zero: such rows do not shape the prototypes
+        have = {m: (z != 0).any(dim=1) for m, z in embeddings.items()}
+        self.prototypes = {m: class_prototypes(z[have[m]], targets[have[m]], model.num_classes)
+                           for m, z in embeddings.items()}
 
     def loss(self, out, targets) -> LossTerms:
         terms = loss_terms(out, targets, self.config)
         if not self.prototypes:
             return terms
-        logits, positions = {}, None
+        logits, positions, rows = {}, {}, {}
         for m, z in out.embeddings.items():
-            logits[m], positions = prototype_logits(z, targets, self.prototypes[m])
+            logits[m], positions[m] = prototype_logits(z, targets, self.prototypes[m])
+            # rows that have m and whose class has an m prototype (with complete data: every row)
+            known = ~self.prototypes[m].isnan().any(1)[targets]
+            present = present_rows(out, m)
+            rows[m] = known if present is None else known & present
         probs = {m: z.softmax(1) for m, z in logits.items()}
-        scores = torch.stack([p.gather(1, positions[:, None]).sum() for p in probs.values()]).detach()
+        scores = torch.stack([true_class_confidence(z, positions[m].clamp_min(0), rows[m])
+                              for m, z in logits.items()]).detach()
         beta, gamma = pmr_coefficients(scores, self.alpha, self.mu)
         extra = []
         for (m, z), b, g in zip(logits.items(), beta.tolist(), gamma.tolist()):
+            keep = rows[m]
+            if not bool(keep.any()):
+                continue
             if b > 0:
-                extra.append(b * F.cross_entropy(z, positions))
+                extra.append(b * F.cross_entropy(z[keep], positions[m][keep]))
             if g > 0:
-                entropy = -torch.special.xlogy(probs[m], probs[m]).sum(1).mean()
+                entropy = -torch.special.xlogy(probs[m][keep], probs[m][keep]).sum(1).mean()
                 extra.append(-g * entropy)
         if extra:
             terms.extra = torch.stack(extra).sum()
