@@ -32,7 +32,8 @@ def fake_wide(gain: float = 0.05) -> pd.DataFrame:
                      "unimodal_accuracy_micro:lo": weak + 0.02 * r + (0.03 if strategy == "better" else 0.0),
                      "contribution:hi": 0.7, "contribution:lo": 0.3,
                      "selected_dominant_share:hi": 0.6 if r else np.nan,
-                     "selected_dominant_share:lo": 0.4 if r else np.nan})
+                     "selected_dominant_share:lo": 0.4 if r else np.nan,
+                     "pool_dominant_share:hi": 0.8 if r else np.nan, "pool_dominant_share:lo": 0.2 if r else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -63,6 +64,7 @@ def test_summary_pairs_each_strategy_with_badge_and_finds_the_weak_modality():
     low = table_[(table_["lo"] == "0.5") & (table_["strategy"] == "better")]
     np.testing.assert_allclose(low["weak_head_aulc"], 0.4 + 0.02 + 0.03)
     np.testing.assert_allclose(low["weak_selected"], 0.4)
+    np.testing.assert_allclose(low["weak_pool"], 0.2)
     np.testing.assert_allclose(low["weak_contribution"], 0.3)
 
 
@@ -81,6 +83,7 @@ def test_sections_draw_one_figure_per_value_of_the_other_axes(tmp_path):
     assert "| interaction | lo | trainer | strategy |" in text
     assert "| +0.0600* | 5/0/0 | 0.0625 |" in text  # every one of 5 seeds: p = 0.0625, marked (p < 0.1)
     assert "| +0.0000 | 0/5/0 | 1 |" in text
+    assert "| 0.300 | 0.400 (0.200) |" in text  # weak contribution, weak-dominant share selected (pool)
 
 
 def test_not_a_sweep_gives_no_section(tmp_path):

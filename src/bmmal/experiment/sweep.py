@@ -77,9 +77,10 @@ def point_summary(point: pd.DataFrame, modalities: list[str], baseline: str = BA
             row["weak_head_aulc"] = weak_head.loc[weak_head["strategy"] == strategy, "aulc"].mean()
             row["weak_contribution"] = last.loc[last["strategy"] == strategy, f"contribution:{weak}"].mean() \
                 if f"contribution:{weak}" in last else np.nan
-            selected = f"selected_dominant_share:{weak}"
             chosen = point[(point["strategy"] == strategy) & (point["round"] >= 1)]
-            row["weak_selected"] = chosen[selected].mean() if selected in chosen else np.nan
+            for key, column in (("weak_selected", "selected_dominant_share"), ("weak_pool", "pool_dominant_share")):
+                column = f"{column}:{weak}"
+                row[key] = chosen[column].mean() if column in chosen else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -175,7 +176,7 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, path: str | Path, title: s
 def sweep_table(table: pd.DataFrame, axes: list[str], render) -> str:
     """A markdown table of the summary; `render(headers, rows)` formats it (report.table)."""
     headers = [*axes, "strategy", "AULC", "Δ vs badge", "W/T/L", "p", "weak", "weak head AULC",
-               "weak contrib. (last)", "weak-dominant selected"]
+               "weak contrib. (last)", "weak-dominant selected (pool)"]
 
     def num(v, fmt="{:.3f}"):
         return "–" if not np.isfinite(v) else fmt.format(v)
@@ -186,7 +187,7 @@ def sweep_table(table: pd.DataFrame, axes: list[str], render) -> str:
         rows.append([*(str(r[a]) for a in axes), r["strategy"], num(r["aulc"]),
                      num(r["delta"], "{:+.4f}") + mark(r["p"]), wtl, num(r["p"], "{:.3g}"), str(r["weak"]),
                      num(r.get("weak_head_aulc", np.nan)), num(r.get("weak_contribution", np.nan)),
-                     num(r.get("weak_selected", np.nan))])
+                     f"{num(r.get('weak_selected', np.nan))} ({num(r.get('weak_pool', np.nan))})"])
     return render(headers, rows)
 
 
@@ -207,7 +208,8 @@ def sections(wide: pd.DataFrame, modalities_of, fig_dir: Path, run_dir: Path, re
               "0.01, two-sided Wilcoxon signed-rank; with 5 seeds the smallest p is 0.0625, all seeds agreeing). "
               "weak = the modality whose unimodal head has the lowest mean test accuracy at that point; its head's "
               "AULC, its mean Shapley contribution share on the test split at the last round, and the share of "
-              "selected samples (rounds ≥ 1) whose dominant modality it is."), ""]
+              "selected samples (rounds ≥ 1) whose dominant modality it is, with the same share in the unlabelled "
+              "pool in brackets."), ""]
     groups = table.groupby(rest, sort=False) if rest else [((), table)]
     for values, part in groups:
         values = values if isinstance(values, tuple) else (values,)
