@@ -69,13 +69,19 @@ def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
                                                          "round 2, 21 labels"]
 
 
-def test_strategies_list_reads_at_80_columns(monkeypatch):
+def test_strategies_list_reads_at_80_columns_and_is_one_line_each_in_a_pipe(monkeypatch):
     from bmmal import cli, strategies
 
     out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=out, width=80))
+    monkeypatch.setattr(cli, "console", Console(file=out, width=80, force_terminal=True, color_system=None))
     assert main(["strategies"]) == 0
     lines = out.getvalue().splitlines()
     assert all(len(line) <= 80 for line in lines)
     starts = [line.split()[0] for line in lines[1:] if line and not line.startswith(" ")]
     assert starts == strategies.available()  # wrapped text continues indented, under its own column
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=80))  # not a terminal
+    assert main(["strategies"]) == 0
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == strategies.available()
+    assert all("(needs: " in line for line in lines)

@@ -189,23 +189,31 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a benchmark directory w
 @app.command("strategies")
 def list_strategies():
     """List the available strategies: name, what it selects, and what it needs from the model; a strategy
-    from another package names the package, one that cannot be loaded says why."""
+    from another package names the package, one that cannot be loaded says why. A table on a terminal,
+    one line per strategy otherwise."""
     from bmmal.strategies.registry import STRATEGIES
 
-    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
-    table.add_column("strategy", style="bold", no_wrap=True)
-    table.add_column("selects", ratio=3, overflow="fold")
-    table.add_column("needs", style="dim", ratio=1, overflow="fold")
+    rows = []
     for name in STRATEGIES.available():
         try:
             cls = STRATEGIES.lookup(name)
         except BmmalError as e:  # a broken third-party package must not hide the other strategies
-            table.add_row(name, f"[red]{escape(str(e))}[/]", "?")
+            rows.append((name, f"[red]{escape(str(e))}[/]", "?"))
             continue
         origin = STRATEGIES.origin(name)
         source = "" if origin == "bmmal" else f" [dim]({escape(origin)})[/]"
-        table.add_row(name, escape(cls.summary) + source, ", ".join(sorted(cls.needs)) or "-")
-    console.print(table)
+        rows.append((name, escape(cls.summary) + source, ", ".join(sorted(cls.needs)) or "-"))
+    if not console.is_terminal:  # a log or a pipe: one line per strategy, for grep
+        for name, selects, needs in rows:
+            console.print(f"{name:<18} {selects}  (needs: {needs})", soft_wrap=True, highlight=False)
+        return
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
+    table.add_column("strategy", style="bold", no_wrap=True)
+    table.add_column("selects", ratio=3, overflow="fold")
+    table.add_column("needs", style="dim", ratio=1, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)  # fits the terminal: wrapped text stays in its column
 
 
 @app.command("datasets")
