@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from bmmal import strategies
-from bmmal.contribution import shapley
 from bmmal.errors import BmmalError
 from bmmal.outputs import PoolOutputs
 
@@ -16,24 +15,19 @@ ray = pytest.importorskip("ray")
 from bmmal import distributed  # noqa: E402
 from bmmal.distributed import selection as distributed_selection  # noqa: E402
 from test_labelling_helpers import EXTRACTORS, feature_cache, write_manifest  # noqa: E402, F401
+from tests.test_kmeanspp import pool_outputs as kmeanspp_pool  # noqa: E402
 
 SPLIT = (0, 17, 23, 90)  # unequal shards; rows 17..22 are all labelled
 
 
-def pool(n=90, dims=(5, 4), n_classes=4, seed=0, labelled=True):
-    g = torch.Generator().manual_seed(seed)
-    emb = {f"m{i}": torch.randn(n, d, generator=g, dtype=torch.float64) for i, d in enumerate(dims)}
-    weights = torch.randn(sum(dims), n_classes, generator=g, dtype=torch.float64)
-
-    def fuse(z):
-        return torch.cat(list(z.values()), 1) @ weights
-
-    labeled = torch.zeros(n, dtype=torch.bool)
+def pool(n=90, labelled=True):
+    """Float64 pool outputs (two modalities, Shapley values through a linear head) with labelled rows spread
+    over the shards and one shard (rows 17..22) labelled throughout."""
+    outputs = kmeanspp_pool(n=n, dims=(5, 4), n_classes=4, n_labeled=0)
     if labelled:
-        labeled[[1, 30, 31, 70, 89]] = True
-        labeled[SPLIT[1]:SPLIT[2]] = True
-    return PoolOutputs(labeled=labeled, probs=torch.softmax(fuse(emb), 1), embeddings=emb,
-                       shapley=shapley(fuse, emb), fuse=fuse)
+        outputs.labeled[[1, 30, 31, 70, 89]] = True
+        outputs.labeled[SPLIT[1]:SPLIT[2]] = True
+    return outputs
 
 
 def shards_of(outputs, split=SPLIT):
