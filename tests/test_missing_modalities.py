@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -310,3 +311,21 @@ def test_a_run_on_an_incomplete_npz_finishes_and_resumes_to_the_same_result(tmp_
            [{k: v for k, v in r.items() if k not in timing} for r in full]
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["pool"] == \
            json.loads((tmp_path / "full" / "state.json").read_text())["pool"]
+
+
+def test_report_shows_complete_and_incomplete_accuracy_and_selection_counts():
+    from bmmal.experiment.report import completeness_section
+
+    rows = []
+    for strategy, share in (("random", 0.5), ("bmmal", 0.75)):
+        for seed in (0, 1):
+            for r in (0, 1):
+                rows.append({"strategy": strategy, "seed": seed, "round": r, "n_labeled": 20 + 20 * r,
+                             "accuracy_micro:complete": 0.9, "accuracy_micro:incomplete": 0.6 + 0.1 * seed,
+                             "n_complete": 160, "n_incomplete": 240, "pool_complete": 0.4,
+                             "selected_complete": share if r else np.nan})
+    text = "\n".join(completeness_section(pd.DataFrame(rows), ["random", "bmmal"]))
+    assert "| bmmal | 1 | 40 | 0.900 | 0.650 | 15.0 | 5.0 | 0.400 |" in text
+    assert "| random | 1 | 40 | 0.900 | 0.650 | 10.0 | 10.0 | 0.400 |" in text
+    assert "160 complete and 240 incomplete" in text
+    assert completeness_section(pd.DataFrame(rows).drop(columns=["accuracy_micro:incomplete"]), ["random"]) == []

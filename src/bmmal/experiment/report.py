@@ -2,7 +2,8 @@
 
 One section per (dataset, setting): fused accuracy per round (micro and macro; mean +- std over seeds,
 best in bold), area under the learning curve, paired comparisons against random and badge, modality
-balance per round, selection balance per round, and the figures.
+balance per round, selection balance per round, with missing modalities the accuracy on complete and
+incomplete samples and how many of each were selected, and the figures.
 """
 
 from __future__ import annotations
@@ -140,6 +141,36 @@ def selection_section(frame: pd.DataFrame, strategies: list[str], mods: list[str
     return out + [table(headers, rows), ""]
 
 
+def completeness_section(frame: pd.DataFrame, strategies: list[str]) -> list[str]:
+    """Pools with missing modalities: fused accuracy on complete and incomplete test samples, and how many
+    complete and incomplete samples each round selected (nothing when every sample is complete)."""
+    if "accuracy_micro:incomplete" not in frame:
+        return []
+    frame = frame.sort_values(["strategy", "seed", "round"]).copy()
+    batch = frame.groupby(["strategy", "seed"])["n_labeled"].diff()
+    share = frame["selected_complete"] if "selected_complete" in frame else np.nan
+    frame["complete selected"], frame["incomplete selected"] = share * batch, (1 - share) * batch
+    columns = ["accuracy_micro:complete", "accuracy_micro:incomplete", "complete selected", "incomplete selected",
+               "pool_complete"]
+    means = frame.groupby(["strategy", "round"])[[c for c in columns if c in frame] + ["n_labeled"]].mean()
+    rows = []
+    for s in strategies:
+        for (_, r), row in means.loc[[s]].iterrows():
+            rows.append([s, str(int(r)), str(int(row["n_labeled"])), _num(row["accuracy_micro:complete"]),
+                         _num(row["accuracy_micro:incomplete"]), _num(row.get("complete selected", np.nan), 1),
+                         _num(row.get("incomplete selected", np.nan), 1), _num(row.get("pool_complete", np.nan))])
+    n_test = frame[["n_complete", "n_incomplete"]].iloc[0] if "n_complete" in frame else None
+    counts = (f" The test split has {int(n_test['n_complete'])} complete and {int(n_test['n_incomplete'])} "
+              "incomplete samples (seed of the first row).") if n_test is not None else ""
+    return ["### Missing modalities",
+            ("Means over seeds. acc complete / incomplete = fused test accuracy (micro) on the samples with every "
+             "modality / without some; complete / incomplete selected = samples of each kind chosen in the "
+             "round; pool complete = fraction of complete samples in the unlabelled pool it was chosen from."
+             + counts), "",
+            table(["strategy", "round", "labels", "acc complete", "acc incomplete", "complete selected",
+                   "incomplete selected", "pool complete"], rows), ""]
+
+
 def figures(frame: pd.DataFrame, mods: list[str], stem: str, fig_dir: Path, title: str) -> list[tuple[str, Path]]:
     out = [("Learning curves", plots.panel_curves(
         frame, fig_dir / f"{stem}-learning-curves.png", [(f"fused accuracy ({k})", m) for k, m in ACCURACIES],
@@ -185,6 +216,7 @@ def write_report(run_dir: str | Path) -> Path:
         lines += aulc_section(frame, strategies)
         lines += balance_section(frame, strategies, mods)
         lines += selection_section(frame, strategies, mods)
+        lines += completeness_section(frame, strategies)
         lines += ["### Figures", ""]
         for caption, png in figures(frame, mods, _slug(dataset, setting), run_dir / FIGURES_DIR, title):
             lines += [f"**{caption}**", "", f"![{caption}]({png.relative_to(run_dir).as_posix()})", ""]
