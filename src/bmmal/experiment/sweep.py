@@ -21,7 +21,7 @@ import pandas as pd
 from bmmal.experiment import analysis
 
 BASELINE = "badge"
-MARKS = ((0.01, "**"), (0.1, "*"))  # p below the threshold -> mark; with 5 seeds the smallest p is 0.0625
+MARKS = ((0.01, "**"), (0.05, "*"))  # p below the threshold -> mark, as in the factorial figure
 
 
 def axes_of(label: str) -> dict[str, str]:
@@ -117,7 +117,7 @@ def _ordered(values) -> list[str]:
 def sweep_figure(table: pd.DataFrame, x: str, y: str, path: str | Path, title: str,
                  baseline: str = BASELINE) -> Path:
     """Two rows of heatmaps, one column per strategy, cells = (x value, y value): top, the mean paired AULC
-    difference against `baseline` (diverging colours, * p < 0.1, ** p < 0.01, W/L below); bottom, the weak
+    difference against `baseline` (diverging colours, * p < 0.05, ** p < 0.01, W/L below); bottom, the weak
     modality's head AULC. `table`: rows of `summary` for one value of every other axis."""
     from bmmal.experiment.plots import _pyplot
 
@@ -204,8 +204,9 @@ def sections(wide: pd.DataFrame, modalities_of, fig_dir: Path, run_dir: Path, re
     rest = [a for a in varying if a not in (x, y)]
     lines = ["## Sweep: every strategy against badge over the grid's axes", "",
              (f"Axes: {'; '.join(a + ' (' + ', '.join(_ordered(table[a])) + ')' for a in axes)}. Per point: AULC "
-              "of the fused accuracy (micro), its paired difference against badge over seeds (* p < 0.1, ** p < "
-              "0.01, two-sided Wilcoxon signed-rank; with 5 seeds the smallest p is 0.0625, all seeds agreeing). "
+              "of the fused accuracy (micro), its paired difference against badge over seeds (* p < 0.05, ** p < "
+              "0.01, two-sided Wilcoxon signed-rank; the smallest p is 2 / 2^seeds: 0.0625 with 5 seeds, so "
+              "nothing can be marked below 6 seeds; W/T/L says more). "
               "weak = the modality whose unimodal head has the lowest mean test accuracy at that point; its head's "
               "AULC, its mean Shapley contribution share on the test split at the last round, and the share of "
               "selected samples (rounds ≥ 1) whose dominant modality it is, with the same share in the unlabelled "
