@@ -147,9 +147,10 @@ def test_names_resolve_in_the_hub_cache_and_missing_models_are_one_line(tiny, in
         features.for_input("st:all-mpnet-base-v2", "text").dim
 
 
-def test_a_paired_model_is_loaded_once_for_its_image_and_text_columns(tiny, inputs, monkeypatch):
+def test_a_paired_model_is_loaded_once_for_its_image_and_text_columns(tiny, inputs, monkeypatch, capsys):
     import transformers
 
+    capsys.readouterr()
     loads = []
     real = transformers.AutoModel.from_pretrained
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", lambda *a, **k: loads.append(a) or real(*a, **k))
@@ -157,6 +158,7 @@ def test_a_paired_model_is_loaded_once_for_its_image_and_text_columns(tiny, inpu
     image, text = features.for_input(spec, "image"), features.for_input(spec, "text")
     assert image.encode(inputs["image"]).shape == text.encode(inputs["text"]).shape == (3, 6)  # one space
     assert len(loads) == 1
+    assert capsys.readouterr().err == ""  # no weight-loading bar: nobody asked for progress
     with pytest.raises(BmmalError, match="reads image and text, not audio"):
         features.for_input(spec, "audio").dim
 

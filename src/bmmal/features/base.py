@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,3 +65,22 @@ def encode_batches(encode_batch: Callable[[list], np.ndarray], items: Sequence[A
             out.append(np.asarray(encode_batch(batch), dtype=np.float32))
             progress.advance(task, len(batch))
     return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers draws a bar while it loads weights: allowed only where a caller asked for progress."""
+    from bmmal.progress import requested_console
+
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        hf_logging = None
+    if hf_logging is None or requested_console() is not None or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bmmal.errors import BmmalError
-from bmmal.features.base import encode_batches, package_version, require
+from bmmal.features.base import encode_batches, package_version, quiet_loading, require
 
 ALLOW_DOWNLOAD_ENV = "BMMAL_ALLOW_DOWNLOAD"
 LIBRARIES = ("timm", "st", "hf", "open_clip")
@@ -346,25 +346,6 @@ def _load_open_clip(spec: str, model: str) -> Loaded:
     return Loaded(_state_hash(net), encoders, dims, {"open_clip": package_version("open_clip_torch")})
 
 
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """transformers draws a bar while it loads weights: only where a caller asked for progress."""
-    from bmmal.progress import requested_console
-
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        hf_logging = None
-    if hf_logging is None or requested_console() is not None or not hf_logging.is_progress_bar_enabled():
-        yield
-        return
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.enable_progress_bar()
-
-
 _LOADERS: dict[str, Callable[[str, str], Loaded]] = {"st": _load_st, "hf": _load_hf, "timm": _load_timm,
                                                       "open_clip": _load_open_clip}
 _LOADED: dict[str, Loaded] = {}  # spec -> model: a paired model named for two columns is loaded once
@@ -374,7 +355,7 @@ def load(spec: str) -> Loaded:
     """The model named `spec`, loaded once per process."""
     if spec not in _LOADED:
         library, _, model = spec.partition(":")
-        with _quiet_loading():
+        with quiet_loading():
             _LOADED[spec] = _LOADERS[library](spec, model)
     return _LOADED[spec]
 

