@@ -101,7 +101,10 @@ def hub_offline(offline: bool) -> Iterator[None]:
 def hub_folder(spec: str, repo_id: str) -> Path:
     """The local snapshot of a Hugging Face hub repository (downloaded first only if allowed)."""
     hub = require("huggingface_hub", spec)
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    try:
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:  # huggingface_hub < 0.23
+        from huggingface_hub.utils import LocalEntryNotFoundError
 
     try:
         if downloads_allowed():  # the PyTorch weights only, not the ONNX, OpenVINO, TF or Flax copies
