@@ -329,3 +329,35 @@ def test_report_shows_complete_and_incomplete_accuracy_and_selection_counts():
     assert "| random | 1 | 40 | 0.900 | 0.650 | 10.0 | 10.0 | 0.400 |" in text
     assert "160 complete and 240 incomplete" in text
     assert completeness_section(pd.DataFrame(rows).drop(columns=["accuracy_micro:incomplete"]), ["random"]) == []
+
+
+def test_labelling_shows_and_exports_a_missing_modality(tmp_path):
+    import csv
+
+    from bmmal.labelling.labelstudio import task
+    from bmmal.labelling.samples import Samples
+    from tests.test_labelling_helpers import write_manifest
+
+    manifest = write_manifest(tmp_path / "data", n=6)
+    rows = list(csv.DictReader(manifest.open()))
+    rows[1]["caption"] = ""
+    rows[2].update(image="", caption="", sound="")
+    with manifest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    samples = Samples(manifest)
+    assert samples.missing("s001") == ["caption"] and samples.missing("s000") == []
+    assert samples.problem("s001") is None and samples.kind("caption") == "text"
+    assert samples.problem("s002") == "every modality of it is empty in the manifest"
+    data = task("s001", samples, None, "image", manifest.parent, "/data/", "v")["data"]
+    assert data["missing"] == ["caption"] and data["caption"] == "" and data["image"].endswith("s001.png")
+    assert "missing" not in task("s000", samples, None, "image", manifest.parent, "/data/", "v")["data"]
+    from types import SimpleNamespace
+
+    from bmmal.labelling.api import LabellingApp
+
+    app = object.__new__(LabellingApp)  # only the parts `sample` reads: the samples and a store without a batch
+    app.samples, app.store = samples, SimpleNamespace(batch_item=lambda sample_id: None)
+    fields = {f["name"]: f for f in app.sample("s001")["fields"]}
+    assert fields["caption"] == {"name": "caption", "kind": "text", "missing": True} and "url" in fields["image"]

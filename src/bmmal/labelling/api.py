@@ -64,10 +64,13 @@ class LabellingApp:
     def sample(self, sample_id: str) -> dict:
         item = self.store.batch_item(sample_id)
         fields = []
+        missing = self.samples.missing(sample_id)
         for m in self.samples.modalities:
             kind = self.samples.kind(m)
             field = {"name": m, "kind": kind}
-            if kind == "text":
+            if m in missing:
+                field["missing"] = True
+            elif kind == "text":
                 field["text"] = self.samples.text(sample_id, m)[:MAX_TEXT]
             else:
                 field["url"] = "/media?" + urlencode({"id": sample_id, "m": m})

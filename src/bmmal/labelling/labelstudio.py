@@ -54,8 +54,13 @@ def media_url(path: Path, document_root: Path, url_prefix: str) -> str:
 def task(sample, samples, prediction: dict | None, first_modality: str, document_root: Path, url_prefix: str,
          model_version: str) -> dict:
     data: dict = {"id": sample}
+    missing = samples.missing(sample)
+    if missing:
+        data["missing"] = missing  # the modalities this sample lacks; their fields are empty
     for m in samples.modalities:
-        if samples.kind(m) == "text":
+        if m in missing:
+            data[m] = ""
+        elif samples.kind(m) == "text":
             data[m] = samples.text(sample, m)
         else:
             data[m] = media_url(samples.path(sample, m), document_root, url_prefix)

@@ -1,6 +1,7 @@
 """The manifest's samples as the labelling page and the exports show them: per modality its kind (image,
 audio or text) and each sample's file or text. Parsing is the manifest loader's (`bmmal.datasets.manifest`);
-cells are turned into files or text only when a sample is shown.
+cells are turned into files or text only when a sample is shown. An empty cell is a missing modality: the
+page shows "missing" and the exports mark it (a sample with every modality empty cannot be shown).
 """
 
 from __future__ import annotations
@@ -41,8 +42,14 @@ class Samples:
 
     @cached_property
     def _kinds(self) -> dict[str, str]:
-        # The loader checked at `bmmal init` that every cell of a column is of one kind.
-        return {m: self._input(self.ids[0], m)[0] for m in self.modalities}
+        # The loader checked at `bmmal init` that every cell of a column is of one kind; empty cells are missing.
+        first = {m: next((i for i, cell in zip(self.ids, self.cells[m]) if cell), None) for m in self.modalities}
+        return {m: self._input(first[m], m)[0] if first[m] is not None else "text" for m in self.modalities}
+
+    def missing(self, sample_id: str) -> list[str]:
+        """The modalities this sample lacks (empty cells), in modality order."""
+        row = self.row(sample_id)
+        return [m for m in self.modalities if not self.cells[m][row]]
 
     def kind(self, modality: str) -> str:
         """"image", "audio" or "text"."""
@@ -60,10 +67,12 @@ class Samples:
         words fit for a labeller's screen (paths as the manifest writes them, never absolute); None if whole."""
         if sample_id not in self.row_of:
             return "it is no longer in the manifest"
+        if len(self.missing(sample_id)) == len(self.modalities):
+            return "every modality of it is empty in the manifest"
         for m in self.modalities:
             cell = self.cells[m][self.row_of[sample_id]]
             if not cell:
-                return f"its {m} is empty in the manifest"
+                continue  # a missing modality: shown as "missing"
             kind = kind_of_suffix(Path(cell).suffix) if "\n" not in cell else None
             if kind is None:
                 continue  # inline text

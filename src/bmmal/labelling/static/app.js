@@ -69,7 +69,11 @@ function fieldElement(field) {
   const caption = document.createElement("figcaption");
   caption.textContent = field.name;
   let body;
-  if (field.kind === "image") {
+  if (field.missing) {  // this sample lacks the modality (an empty manifest cell)
+    body = document.createElement("div");
+    body.className = "missing";
+    body.textContent = "missing";
+  } else if (field.kind === "image") {
     body = document.createElement("img");
     body.src = field.url;
     body.alt = field.name;
