@@ -290,11 +290,10 @@ def test_standardize_ignores_absent_rows():
 
 def test_a_run_on_an_incomplete_npz_finishes_and_resumes_to_the_same_result(tmp_path):
     path, *_ = incomplete_npz(tmp_path / "x.npz", n=100)
-    config = RunConfig.model_validate({"dataset": {"name": "arrays", "options": {"path": str(path)}},
-                                       "strategy": "bmmal", "initial_budget": 12, "budget": 8, "rounds": 2,
-                                       "seed": 2, "train": {"epochs": 5}})
-    full = ActiveLearner(config, tmp_path / "full").run()
-    assert "accuracy_micro:incomplete" in full[-1] and "selected_complete" in full[-1]
+    settings = {"dataset": {"name": "arrays", "options": {"path": str(path)}}, "strategy": "bmmal",
+                "initial_budget": 12, "budget": 8, "rounds": 2, "seed": 2, "train": {"epochs": 5}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(settings))
+    assert main(["run", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "full")]) == 0
 
     class Interrupt(Exception):
         pass
@@ -304,11 +303,12 @@ def test_a_run_on_an_incomplete_npz_finishes_and_resumes_to_the_same_result(tmp_
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        ActiveLearner(config, tmp_path / "cut", on_round=crash_after_round_1).run()
-    resumed = ActiveLearner.resume(tmp_path / "cut").run()
-    timing = ("train_seconds", "query_seconds", "infer_seconds")
-    assert [{k: v for k, v in r.items() if k not in timing} for r in resumed] == \
-           [{k: v for k, v in r.items() if k not in timing} for r in full]
+        ActiveLearner(RunConfig.model_validate(settings), tmp_path / "cut", on_round=crash_after_round_1).run()
+    assert main(["resume", str(tmp_path / "cut")]) == 0
+    full, resumed = (pd.read_csv(tmp_path / run / "metrics.csv") for run in ("full", "cut"))
+    assert "accuracy_micro:incomplete" in full and "selected_complete" in full and len(full) == 3
+    timing = [c for c in full if c.endswith("_seconds")]
+    pd.testing.assert_frame_equal(resumed.drop(columns=timing), full.drop(columns=timing))
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["pool"] == \
            json.loads((tmp_path / "full" / "state.json").read_text())["pool"]
 
