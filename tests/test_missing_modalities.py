@@ -334,9 +334,10 @@ def test_report_shows_complete_and_incomplete_accuracy_and_selection_counts():
 def test_labelling_shows_and_exports_a_missing_modality(tmp_path):
     import csv
 
+    from tests.test_labelling_helpers import write_manifest
+
     from bmmal.labelling.labelstudio import task
     from bmmal.labelling.samples import Samples
-    from tests.test_labelling_helpers import write_manifest
 
     manifest = write_manifest(tmp_path / "data", n=6)
     rows = list(csv.DictReader(manifest.open()))

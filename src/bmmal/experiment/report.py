@@ -148,7 +148,7 @@ def completeness_section(frame: pd.DataFrame, strategies: list[str]) -> list[str
         return []
     frame = frame.sort_values(["strategy", "seed", "round"]).copy()
     batch = frame.groupby(["strategy", "seed"])["n_labeled"].diff()
-    share = frame["selected_complete"] if "selected_complete" in frame else np.nan
+    share = frame.get("selected_complete", np.nan)
     frame["complete selected"], frame["incomplete selected"] = share * batch, (1 - share) * batch
     columns = ["accuracy_micro:complete", "accuracy_micro:incomplete", "complete selected", "incomplete selected",
                "pool_complete"]
