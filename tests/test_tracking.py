@@ -58,9 +58,9 @@ def _uninstalled(monkeypatch, modules):
 @pytest.mark.parametrize("tracker", sorted(BACKEND_MODULES))
 def test_a_missing_backend_names_the_extra(tmp_path, monkeypatch, tracker):
     _uninstalled(monkeypatch, BACKEND_MODULES[tracker])
-    with pytest.raises(BmmalError, match=f"pip install 'bmmal\\[{tracker}\\]'"):
-        with open_trackers([tracker], tmp_path, "r", {}):
-            pass
+    hint = f"pip install 'bmmal\\[{tracker}\\]'"
+    with pytest.raises(BmmalError, match=hint), open_trackers([tracker], tmp_path, "r", {}):
+        pass
 
 
 def test_no_trackers_imports_no_backend(tmp_path, monkeypatch):
