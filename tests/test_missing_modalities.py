@@ -362,3 +362,14 @@ def test_labelling_shows_and_exports_a_missing_modality(tmp_path):
     app.samples, app.store = samples, SimpleNamespace(batch_item=lambda sample_id: None)
     fields = {f["name"]: f for f in app.sample("s001")["fields"]}
     assert fields["caption"] == {"name": "caption", "kind": "text", "missing": True} and "url" in fields["image"]
+
+
+def test_a_checkpoint_without_the_absent_offset_loads_as_offset_zero():
+    data = _half_absent()
+    old = build_model(ModelConfig(absent="zeros"), data, seed=0).state_dict()
+    model = build_model(ModelConfig(), data, seed=1)
+    model.load_state_dict(old)
+    assert (model.absent_logits == 0).all()
+    batch = data.batch(np.arange(8))
+    reference = build_model(ModelConfig(absent="zeros"), data, seed=0).eval()
+    close(model.eval()(batch).fused_logits, reference(batch).fused_logits)

@@ -71,6 +71,13 @@ class MultimodalClassifier(nn.Module):
         self.absent_logits = nn.Parameter(torch.zeros(len(self.modalities), num_classes)) \
             if absent == "learned" else None
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a checkpoint from before the learned absent offset: offset 0, the same model as it was
+        key = prefix + "absent_logits"
+        if self.absent_logits is not None and key not in state_dict:
+            state_dict[key] = torch.zeros_like(self.absent_logits)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @staticmethod
     def presence(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """modality -> bool [B]: the rows that have it (an absent row is all NaN)."""
