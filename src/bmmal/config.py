@@ -11,19 +11,64 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bmmal.errors import BmmalError, did_you_mean
+from bmmal.storage import read_text
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A settings model: unknown keys, non-finite floats and true/false where a number belongs are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's `true`/`false` would pass as 1/0 where a number belongs; only a yes/no setting takes them."""
+        if info.field_name is not None and _holds_bool(value) and not _admits_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number or text, got true/false")
+        return value
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return isinstance(value, dict) and any(_holds_bool(v) for v in value.values())
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field of type `annotation` may hold true/false anywhere (bool, Any, or a settings model that
+    checks its own fields)."""
+    if annotation is bool or annotation is Any or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return True
+    return any(_admits_bool(a) for a in get_args(annotation))
 
 
 class DatasetConfig(Strict):
     name: str = "mfeat"
     modalities: tuple[str, ...] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("modalities")
+    @classmethod
+    def _some_modalities(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("name at least one modality (or leave modalities out for all of them)")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a modality is listed twice")
+        return value
 
 
 class ModelConfig(Strict):
@@ -82,7 +127,7 @@ class RunConfig(Strict):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     strategy: str = "bmmal"
     strategy_params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     initial_budget: PositiveInt = 20
     budget: PositiveInt = 20
     rounds: int = Field(5, ge=0, description="rounds after round 0")
@@ -152,13 +197,37 @@ def load_yaml(path: str | Path) -> Any:
     """A YAML config file; the relative paths among its dataset options are made absolute against the
     file's folder, so a config means the same data wherever it is run from (docs/data.md)."""
     path = Path(path)
+    if path.is_dir():
+        raise BmmalError(f"{path} is a folder; give the YAML config file in it")
     if not path.is_file():
         raise BmmalError(f"config file not found: {path.absolute()}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(read_text(path), Loader=UniqueKeyLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BmmalError(f"{path}: not valid YAML ({e.problem or e.context}{where})") from None
     except yaml.YAMLError as e:
-        raise BmmalError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise BmmalError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     return resolve_dataset_paths(data, path.absolute().parent)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error instead of the last one
+    silently winning (a key that overrides one merged in with `<<:` is fine)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden here
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def resolve_dataset_paths(data: Any, folder: Path) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bmmal import config as cfg
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, did_you_mean
 
 
 def resolve_strategy(name: str, params: dict[str, Any] | None = None):
@@ -59,6 +59,38 @@ def check_encoders(model: cfg.ModelConfig) -> None:
             raise BmmalError(f"unknown encoder {kind!r}; available: {', '.join(encoder_kinds())}")
 
 
+def check_device(device: str) -> None:
+    """A one-line error for a device this machine does not have ("auto" always works)."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise BmmalError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise BmmalError(f"{device!r}, but CUDA is not available here (use auto or cpu)")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise BmmalError(f"{device!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise BmmalError(f"{device!r}, but MPS is not available here (use auto or cpu)")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise BmmalError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def check_modality_keys(config: cfg.RunConfig, modalities: tuple[str, ...]) -> None:
+    """Settings keyed by modality (model.encoder, model.encoder_options, train.encoder_lr) name modalities
+    the dataset has; a typo would otherwise be silently ignored."""
+    keyed = {"model.encoder": config.model.encoder if isinstance(config.model.encoder, dict) else {},
+             "model.encoder_options": config.model.encoder_options, "train.encoder_lr": config.train.encoder_lr}
+    for where, settings in keyed.items():
+        for key in settings:
+            if key not in modalities:
+                raise BmmalError(f"{where}: dataset {config.dataset.name!r} has no modality {key!r}"
+                                 f"{did_you_mean(key, modalities)}; its modalities: {', '.join(modalities)}")
+
+
 def _at(where: str, check, *args) -> None:
     try:
         check(*args)
@@ -74,6 +106,7 @@ def check_run_config(config: cfg.RunConfig, source: str = "config") -> cfg.RunCo
         _at("strategy", resolve_strategy, config.strategy, config.strategy_params)
         _at("train.trainer", resolve_trainer, config.train.trainer, config.train.trainer_params)
         _at("model.encoder", check_encoders, config.model)
+        _at("train.device", check_device, config.train.device)
     except BmmalError as e:
         raise BmmalError(f"{source}: {e}") from None
     return config
@@ -99,6 +132,10 @@ def load_run_data(config: cfg.RunConfig):
     for split in (train, test):
         if hasattr(split, "check_finite"):
             split.check_finite()
+    check_modality_keys(config, tuple(train.modalities))
+    if len(np.unique(np.asarray(train.labels))) < 2:
+        raise BmmalError(f"dataset {config.dataset.name!r}: the training split has one class only; a classifier "
+                         "needs at least two")
     if (np.asarray(train.labels) == UNLABELED).any():
         raise BmmalError(f"dataset {config.dataset.name!r} has unlabeled training samples; the simulated "
                          "oracle needs every label (use a labelling project for real annotation)")

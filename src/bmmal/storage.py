@@ -1,4 +1,5 @@
-"""Atomic file writes: write a temporary file in the same folder, flush it to disk, then rename."""
+"""Atomic file writes (write a temporary file in the same folder, flush it to disk, then rename) and the readers
+that turn undecodable text into one line naming the file."""
 
 from __future__ import annotations
 
@@ -44,3 +45,16 @@ def read_json(path: str | Path) -> Any:
         raise BmmalError(f"{path} is damaged (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
         raise BmmalError(f"{path} is damaged (not valid JSON: {e.msg} at line {e.lineno})") from None
+
+
+def not_utf8(path: str | Path, error: UnicodeDecodeError) -> BmmalError:
+    return BmmalError(f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8")
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of a file the user wrote (a leading byte-order mark is dropped); text in another encoding
+    is a one-line error naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e) from None

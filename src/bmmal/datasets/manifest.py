@@ -21,6 +21,7 @@ from bmmal import features as F
 from bmmal.data import ArrayDataset
 from bmmal.datasets.encoded import check_modalities, labels_from_names, path_loader, split_standardized
 from bmmal.errors import BmmalError
+from bmmal.storage import not_utf8, read_text
 
 RESERVED = ("id", "label")
 
@@ -31,15 +32,22 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if suffix == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            columns = list(reader.fieldnames or [])
-            rows = []
-            for n, row in enumerate(reader, start=2):
-                if None in row or any(v is None for v in row.values()):
-                    raise BmmalError(f"{path}, line {n}: expected {len(columns)} cells")
-                rows.append(row)
+            try:
+                columns = list(reader.fieldnames or [])
+                rows = []
+                for n, row in enumerate(reader, start=2):
+                    if None in row or any(v is None for v in row.values()):
+                        raise BmmalError(f"{path}, line {n}: expected {len(columns)} cells")
+                    rows.append(row)
+            except UnicodeDecodeError as e:
+                raise not_utf8(path, e) from None
+            except csv.Error as e:
+                hint = ("; put long text in a .txt file and name the file in the cell"
+                        if "field limit" in str(e) else "")
+                raise BmmalError(f"{path}, line {reader.line_num}: not valid CSV ({e}){hint}") from None
     elif suffix in (".jsonl", ".ndjson"):
         columns, rows = [], []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(read_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -65,7 +73,7 @@ def cell_input(cell: str, folder: Path) -> tuple[str, Path | str]:
     path = path if path.is_absolute() else folder / path
     if not path.is_file():
         raise BmmalError(f"file not found: {path}")
-    return (kind, path.read_text(encoding="utf-8").strip()) if kind == "text" else (kind, path)
+    return (kind, read_text(path).strip()) if kind == "text" else (kind, path)
 
 
 def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str], extractor: str | None,

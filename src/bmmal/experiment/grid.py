@@ -32,6 +32,14 @@ class BenchmarkConfig(Strict):
     settings: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict, description="axis -> value label -> RunConfig overrides of base")
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        """The name becomes a folder under benchmarks/runs: one plain path component."""
+        if not value or value in (".", "..") or any(c in value for c in "/\\\0") or value != value.strip():
+            raise ValueError(f"{value!r} is not a plain folder name (no '/', '\\', '..' or surrounding spaces)")
+        return value
+
     @field_validator("datasets", mode="before")
     @classmethod
     def _label_datasets(cls, value):
@@ -68,6 +76,8 @@ class BenchmarkConfig(Strict):
             raise ValueError(f"need at least one seed, got {value}")
         if isinstance(value, list) and (not value or len(set(value)) != len(value)):
             raise ValueError("list at least one seed, each once")
+        if isinstance(value, list) and min(value) < 0:
+            raise ValueError(f"a seed is a non-negative integer, got {min(value)}")
         return value
 
     @field_validator("base")

@@ -39,7 +39,7 @@ def load_image(path: str | Path, size: int = 224):
         try:
             image = Image.open(path)
             image.load()
-        except (UnidentifiedImageError, OSError) as e:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:  # a bomb: beyond Pillow's pixel limit
             raise BmmalError(f"cannot read image {path}: {e}") from None
     return flatten_on_white(image)
 
