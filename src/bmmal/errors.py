@@ -34,3 +34,13 @@ def did_you_mean(name: object, choices: Iterable[object]) -> str:
     if not close and SYNONYMS.get(str(name).lower()) in choices:
         close = [SYNONYMS[str(name).lower()]]
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """`seed` as an int if it is a non-negative integer (not true/false, not 1.5); else a one-line error
+    naming the argument."""
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise BmmalError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)

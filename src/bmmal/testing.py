@@ -235,7 +235,9 @@ def _with_nan(outputs: PoolOutputs, field: str) -> PoolOutputs | None:
         spoiled[first][row] = float("nan")
     else:
         return None
-    return dataclasses.replace(outputs, **{field: spoiled})
+    spoiled_outputs = copy.copy(outputs)  # set after construction: PoolOutputs(...) itself refuses NaN probabilities
+    setattr(spoiled_outputs, field, spoiled)
+    return spoiled_outputs
 
 
 def check_nan_rejected(make: Callable[[], Any], name: str, outputs: PoolOutputs) -> None:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Sequence
 
 from bmmal.data import MultimodalDataset, drop_modalities
-from bmmal.errors import BmmalError, did_you_mean
+from bmmal.errors import BmmalError, check_seed, did_you_mean
 from bmmal.registry import Registry
 
 _LOADERS: dict[str, str] = {
@@ -56,6 +56,10 @@ def load(name: str, modalities: Sequence[str] | None = None, seed: int = 0, **op
     """The (train, test) pair of the dataset `name` (see `available()`) with these modalities in this order
     (default: all); `seed` fixes any random split or generation; `options` are the loader's own keyword
     options (an unknown one is a one-line error), plus `drop` (see `drop_from_split`)."""
+    if modalities is not None and (isinstance(modalities, (str, bytes)) or not isinstance(modalities, Sequence)):
+        raise BmmalError(f"modalities must be a list or tuple of modality names, got {modalities!r}"
+                         + (f" (did you mean ({modalities!r},)?)" if isinstance(modalities, str) else ""))
+    seed = check_seed(seed)
     loader = DATASETS.lookup(name)
     drop = options.pop("drop", None)
     check_options(name, loader, options)

@@ -12,12 +12,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from bmmal.errors import BmmalError
+from bmmal.errors import BmmalError, check_seed
 from bmmal.outputs import PoolOutputs
 
 
 def check_selection_inputs(outputs: PoolOutputs, budget: int, needs: frozenset[str], name: str) -> np.ndarray:
     """The unlabelled rows, after checking the budget and that the needed outputs are present and finite."""
+    if not isinstance(outputs, PoolOutputs):
+        raise BmmalError(f"outputs must be a PoolOutputs, got {type(outputs).__name__}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise BmmalError(f"budget must be an integer, got {budget!r}")
     candidates = outputs.unlabeled_rows
@@ -60,7 +62,7 @@ class Strategy(ABC):
         Missing or non-finite needed fields and impossible budgets are a one-line `BmmalError`.
         """
         candidates = check_selection_inputs(outputs, budget, self.needs, self.name)
-        rows = self._select(outputs, candidates, int(budget), np.random.default_rng(seed))
+        rows = self._select(outputs, candidates, int(budget), np.random.default_rng(check_seed(seed)))
         rows = np.asarray(rows, dtype=np.int64)
         assert len(rows) == budget and len(np.unique(rows)) == budget, f"{self.name}: invalid selection"
         return rows
