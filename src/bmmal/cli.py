@@ -243,6 +243,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
                                soft_wrap=True)
 
 
+def file_system_problem(error: OSError) -> str:
+    """One line naming the path(s) and what the operating system said, e.g. "runs/x: Not a directory"."""
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    reason = error.strerror or type(error).__name__
+    return f"{' -> '.join(paths)}: {reason}" if paths else " ".join(str(error).split()) or reason
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     import warnings
@@ -258,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except BmmalError as e:
         # the message is text, not markup: "pip install 'bmmal[ray]'" must keep its [ray]
         Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        return 2
+    except OSError as e:  # --out is a file, a folder that cannot be written, a path that cannot be read, ...
+        Console(stderr=True).print(f"[red]error:[/] {escape(file_system_problem(e))}", highlight=False,
+                                   soft_wrap=True)
         return 2
     except Interrupted as e:
         Console(stderr=True).print(escape(str(e)), highlight=False, soft_wrap=True)

@@ -41,10 +41,24 @@ def read_results(path: str | Path) -> pd.DataFrame:
     path = path / RESULTS_FILE if path.is_dir() else path
     if not path.is_file():
         raise BmmalError(f"no results at {path}; run `bmmal benchmark` first")
-    frame = pd.read_csv(path, dtype={"dataset": str, "setting": str, "strategy": str, "metric": str})
+    try:
+        frame = pd.read_csv(path, dtype={"dataset": str, "setting": str, "strategy": str, "metric": str},
+                            encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise BmmalError(f"{path} is empty (no header, no results)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else " ".join(str(e).split())
+        raise BmmalError(f"{path} is not a results table ({reason})") from None
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
         raise BmmalError(f"{path} is not a results table (missing columns: {', '.join(sorted(missing))})")
+    if frame.empty:
+        raise BmmalError(f"{path} holds no results (only a header); run `bmmal benchmark` first")
+    for column in ("seed", "round", "n_labeled", "value"):
+        if not pd.api.types.is_numeric_dtype(frame[column]) or (column != "value" and frame[column].isna().any()):
+            raise BmmalError(f"{path} is damaged: column {column!r} holds values that are not numbers")
+    if not (frame["metric"] == "accuracy_micro").any():
+        raise BmmalError(f"{path} holds no accuracy_micro rows; it was not written by `bmmal benchmark`")
     return frame
 
 

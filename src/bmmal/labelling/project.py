@@ -84,11 +84,19 @@ class Project:
         self.dir = Path(directory)
         if not (self.dir / PROJECT_FILE).is_file():
             raise BmmalError(f"{self.dir} is not a labelling project (no {PROJECT_FILE}); create one with `bmmal init`")
+        data = read_json(self.dir / PROJECT_FILE)  # not JSON: a one-line error naming the file
         try:
-            self.settings = Settings.from_json(read_json(self.dir / PROJECT_FILE), str(self.dir / PROJECT_FILE))
+            if not isinstance(data, dict):
+                raise TypeError(f"a {type(data).__name__}, not a mapping of settings")
+            self.settings = Settings.from_json(data, str(self.dir / PROJECT_FILE))
+        except BmmalError:
+            raise
         except (ValueError, KeyError, TypeError) as e:
             raise BmmalError(f"{self.dir / PROJECT_FILE} is not a valid project file ({type(e).__name__}: {e})"
                              ) from None
+        if not (self.dir / DB_FILE).is_file():  # opening would create an empty one: 0 labels next to a model
+            raise BmmalError(f"{self.dir / DB_FILE} is missing, and with it the project's labels; restore it from "
+                             "a backup")
         self.store = LabelStore(self.dir / DB_FILE, read_only=read_only)
 
     @classmethod
@@ -104,6 +112,9 @@ class Project:
         directory, manifest = Path(directory), Path(manifest).expanduser().resolve()
         if (directory / PROJECT_FILE).exists():
             raise BmmalError(f"{directory} is already a labelling project")
+        existing = next(p for p in (directory.absolute(), *directory.absolute().parents) if p.exists())
+        if not existing.is_dir():  # checked before the manifest is loaded, which can take minutes
+            raise BmmalError(f"{directory} cannot be a project folder: {existing} is a file")
         if directory.exists() and any(directory.iterdir()):
             raise BmmalError(f"{directory} is not empty; choose a new directory for the project")
         classes = parse_classes(classes)
@@ -145,10 +156,30 @@ class Project:
 
     def model_info(self) -> dict | None:
         path = self.dir / MODEL_INFO_FILE
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        info = read_json(path)
+        if not _is_model_info(info):
+            raise BmmalError(f"{path} is damaged (not what `bmmal query` writes); delete it, and the next "
+                             "`bmmal query` writes it again")
+        return info
 
     def counts(self) -> dict[str, int]:
         labels = self.store.labels()
         pending = self.store.pending()
         return {"labeled": len(labels), "pending": len(pending),
                 "unlabeled": len(self.ids) - len(labels) - len(pending), "total": len(self.ids)}
+
+
+def _is_model_info(info: object) -> bool:
+    """Whether `info` has the fields `bmmal status` shows, with the types `bmmal query` writes."""
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not isinstance(info, dict) or not isinstance(info.get("trained_on"), int):
+        return False
+    validation, balance = info.get("validation"), info.get("pool_balance") or {}
+    if validation is not None and not (isinstance(validation, dict) and number(info.get("validation_size")) and all(
+            number(validation.get(k)) for k in ("accuracy_micro", "accuracy_macro", "f1_macro"))):
+        return False
+    return isinstance(balance, dict) and all(number(v) for v in balance.values())
