@@ -79,3 +79,14 @@ def test_unknown_frozen_option_names_the_closest():
 
     with pytest.raises(BmmalError, match=r"frozen: unknown key 'cachedir' \(did you mean 'cache_dir'\?\)"):
         parse_spec({"encoders": {}, "cachedir": "x"}, ())
+
+
+def test_media_files_not_found_are_named_by_their_absolute_path(tmp_path, monkeypatch):
+    from bmmal.features import fingerprint
+    from bmmal.features.image import load_image
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BmmalError, match=f"image file not found: {tmp_path / 'a.png'}$"):
+        load_image("a.png")
+    with pytest.raises(BmmalError, match=f"file not found: {tmp_path / 'b.wav'}$"):
+        fingerprint([__import__("pathlib").Path("b.wav")])

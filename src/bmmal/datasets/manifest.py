@@ -72,7 +72,7 @@ def cell_input(cell: str, folder: Path) -> tuple[str, Path | str]:
     path = Path(cell).expanduser()
     path = path if path.is_absolute() else folder / path
     if not path.is_file():
-        raise BmmalError(f"file not found: {path}")
+        raise BmmalError(f"file not found: {path.absolute()}")
     return (kind, read_text(path).strip()) if kind == "text" else (kind, path)
 
 

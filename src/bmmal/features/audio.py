@@ -25,7 +25,7 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     librosa = require("librosa", "mfcc")
     path = Path(path)
     if not path.is_file():
-        raise BmmalError(f"audio file not found: {path}")
+        raise BmmalError(f"audio file not found: {path.absolute()}")
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, TypeError) as e:  # soundfile.LibsndfileError is a RuntimeError

@@ -42,7 +42,7 @@ def fingerprint(items: Iterable[Any]) -> str:
     def add(item: Any) -> None:
         if isinstance(item, Path):
             if not item.is_file():
-                raise BmmalError(f"file not found: {item}")
+                raise BmmalError(f"file not found: {item.absolute()}")
             digest.update(b"F")
             with item.open("rb") as f:
                 while chunk := f.read(_CHUNK):

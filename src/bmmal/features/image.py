@@ -27,7 +27,7 @@ def load_image(path: str | Path, size: int = 224):
 
     path = Path(path)
     if not path.is_file():
-        raise BmmalError(f"image file not found: {path}")
+        raise BmmalError(f"image file not found: {path.absolute()}")
     if path.suffix.lower() == ".svg":
         cairosvg = require("cairosvg", "efficientnet-lite0")
         try:  # unsafe=True: Tux Paint's SVGs declare XML entities, which the safe parser refuses
