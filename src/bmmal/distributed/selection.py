@@ -267,12 +267,13 @@ def outputs_rows(outputs: PoolOutputs, start: int, stop: int) -> PoolOutputs:
 
 
 def select(name: str, shards, budget: int, seed: int = 0, address: str | None = None, *, executor: str = "ray",
-           **params) -> np.ndarray:
+           worker_options: dict | None = None, **params) -> np.ndarray:
     """Global row indices (into the concatenation of `shards`) chosen by strategy `name` across Ray
     workers, one per shard; identical to single-process selection on the concatenated pool.
 
     shards: PoolOutputs or paths of stored shards (`.npz` or folders of `.npy`), in pool order.
     address: a Ray cluster address (None: the running Ray, or a new local one). executor "local":
-    the shards one after another in this process, no Ray (see ShardedPool)."""
-    with ShardedPool(shards, address, executor=executor) as pool:
+    the shards one after another in this process, no Ray (see ShardedPool). worker_options: Ray actor
+    options, e.g. {"num_cpus": 8} for 8 torch threads per worker (default: none reserved, one thread)."""
+    with ShardedPool(shards, address, worker_options, executor=executor) as pool:
         return pool.select(name, budget, seed, **params)
