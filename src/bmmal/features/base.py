@@ -69,14 +69,17 @@ def encode_batches(encode_batch: Callable[[list], np.ndarray], items: Sequence[A
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
-    """transformers draws a bar while it loads weights: allowed only where a caller asked for progress."""
+    """transformers draws a bar while it loads weights: allowed only where a caller asked for progress on a
+    terminal (in a log file it would be noise)."""
     from bmmal.progress import requested_console
 
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
         hf_logging = None
-    if hf_logging is None or requested_console() is not None or not hf_logging.is_progress_bar_enabled():
+    console = requested_console()
+    asked = console is not None and console.is_terminal
+    if hf_logging is None or asked or not hf_logging.is_progress_bar_enabled():
         yield
         return
     hf_logging.disable_progress_bar()
