@@ -7,8 +7,9 @@ Parts (choose with --part; the default runs the first three):
               (N = 2,000, C * d = 284,416 dimensions, float32 like the reference): speed ratio, whether they pick
               the same rows (and for how many picks), and how far their squared distances differ;
   strategies  every registered strategy at N = 20,000 and 60,000 (C = 101, d = 2,816);
-  precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou) and the
-              raw mfeat views; the share of picks equal to fp32's and the relative squared-distance error.
+  precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou, and all
+              six views); the share of picks equal to fp32's and the relative squared-distance error;
+  passes      one factor pass per precision at N = 60,000, d = 2,816 (CPU and wall ms; not in "all").
 
 Every speed case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
 embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-dropout passes: 10 random
@@ -258,6 +259,29 @@ def run_precision(seeds: int, budget: int = 100) -> list[dict]:
     return results
 
 
+def run_passes(n: int, dim: int, repeats: int = 20) -> dict:
+    """CPU and wall time of one factor pass (`StoredFactor.dots`) per precision, on an [n, dim] |Gaussian| factor."""
+    from bmmal.strategies.precision import StoredFactor
+
+    features = torch.randn(n, dim).abs_()
+    result = {"n": n, "dim": dim, "repeats": repeats, "load_average_1min": round(os.getloadavg()[0], 1)}
+    for precision in ("fp32", "bf16", "fp16"):
+        factor = StoredFactor(features, precision)
+        row = factor.row(5)
+        factor.dots(row)
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            factor.dots(row)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        result[precision] = {"product": factor.dot_output, "wall_ms_per_pass": round(wall / repeats * 1e3, 1),
+                             "cpu_ms_per_pass": round((after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime)
+                                                      / repeats * 1e3, 1)}
+    result["load_average_after"] = round(os.getloadavg()[0], 1)
+    return result
+
+
 def subprocess_case(argv: list[str], timeout: float) -> dict:
     cmd = [sys.executable, __file__, *argv]
     try:
@@ -271,7 +295,7 @@ def subprocess_case(argv: list[str], timeout: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "all"], default="all")
+    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "passes", "all"], default="all")
     p.add_argument("--precision", default="fp32", help="factor storage of badge and bmmal: fp32, bf16, fp16")
     p.add_argument("--no-floor", action="store_true", help="skip the bare-pass floor")
     p.add_argument("--seeds", type=int, default=10, help="seeds for --part precision")
@@ -296,6 +320,10 @@ def main() -> None:
 
     from bmmal import strategies
 
+    if args.part == "passes":
+        torch.set_num_threads(1)
+        print(json.dumps(run_passes(60000, sum(args.dims))), flush=True)
+        return
     if args.part == "precision":
         for result in run_precision(args.seeds):
             print(json.dumps(result), flush=True)

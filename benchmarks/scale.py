@@ -60,7 +60,7 @@ def run_single(args) -> dict:
             "peak_reset": reset, "rows": len(rows)}
 
 
-def run_ray(args) -> list[dict]:
+def run_ray(args, emit) -> None:
     import ray
 
     from bmmal import distributed, strategies
@@ -68,19 +68,16 @@ def run_ray(args) -> list[dict]:
 
     torch.set_num_threads(1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    results = []
     for n, budget in ((2000, 200), (args.n, args.budget)):
         outputs = pool_outputs(n, args.classes, args.dims, n // 100, mc_passes=0)
         single, t_single = timed(lambda: strategies.get("bmmal").select(outputs, budget, seed=0))
         shards = [outputs_rows(outputs, 0, n // 2), outputs_rows(outputs, n // 2, n)]
         with distributed.ShardedPool(shards) as pooled:
             sharded, t_ray = timed(lambda: pooled.select("bmmal", budget, seed=0))
-        results.append({"n": n, "budget": budget, "classes": args.classes, "dim": sum(args.dims),
-                        "single_process": t_single, "ray_2_workers": t_ray,
-                        "identical_rows": bool(np.array_equal(single, sharded)),
-                        "difference_per_pick_ms": round((t_ray["seconds"] - t_single["seconds"]) / budget * 1e3, 2)})
+        emit({"n": n, "budget": budget, "classes": args.classes, "dim": sum(args.dims),
+              "single_process": t_single, "ray_2_workers": t_ray, "identical_rows": bool(np.array_equal(single, sharded)),
+              "difference_per_pick_ms": round((t_ray["seconds"] - t_single["seconds"]) / budget * 1e3, 2)})
     ray.shutdown()
-    return results
 
 
 def subprocess_case(argv: list[str]) -> dict:
@@ -124,8 +121,7 @@ def main() -> None:
             emit(subprocess_case(["--n", str(args.k_n), "--budget", k] + common))
     if args.part in ("ray", "all"):
         args.n = args.ray_n
-        for result in run_ray(args):
-            emit(result)
+        run_ray(args, emit)
 
 if __name__ == "__main__":
     main()
