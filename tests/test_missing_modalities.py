@@ -332,28 +332,27 @@ def test_report_shows_complete_and_incomplete_accuracy_and_selection_counts():
 
 
 def test_labelling_shows_and_exports_a_missing_modality(tmp_path):
-    import csv
-
-    from tests.test_labelling_helpers import write_manifest
+    from PIL import Image
 
     from bmmal.labelling.labelstudio import task
     from bmmal.labelling.samples import Samples
 
-    manifest = write_manifest(tmp_path / "data", n=6)
-    rows = list(csv.DictReader(manifest.open()))
-    rows[1]["caption"] = ""
-    rows[2].update(image="", caption="", sound="")
-    with manifest.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    (tmp_path / "media").mkdir()
+    lines = ["id,label,image,caption"]
+    for i in range(4):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp_path / "media" / f"s{i:03d}.png")
+        lines.append(f"s{i:03d},,media/s{i:03d}.png,a red thing {i}")
+    lines[2] = "s001,,media/s001.png,"  # no caption
+    lines[3] = "s002,,,"  # nothing at all
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
     samples = Samples(manifest)
     assert samples.missing("s001") == ["caption"] and samples.missing("s000") == []
     assert samples.problem("s001") is None and samples.kind("caption") == "text"
     assert samples.problem("s002") == "every modality of it is empty in the manifest"
-    data = task("s001", samples, None, "image", manifest.parent, "/data/", "v")["data"]
+    data = task("s001", samples, None, "image", tmp_path, "/data/", "v")["data"]
     assert data["missing"] == ["caption"] and data["caption"] == "" and data["image"].endswith("s001.png")
-    assert "missing" not in task("s000", samples, None, "image", manifest.parent, "/data/", "v")["data"]
+    assert "missing" not in task("s000", samples, None, "image", tmp_path, "/data/", "v")["data"]
     from types import SimpleNamespace
 
     from bmmal.labelling.api import LabellingApp
