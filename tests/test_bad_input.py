@@ -21,10 +21,13 @@ TINY = {"dataset": {"name": "synthetic", "options": {"n_samples": 60, "n_classes
 
 
 def snapshot(folder):
-    """Every file and folder under `folder` with its bytes (None for a folder); the bytes of SQLite's -shm file
-    are left out: it is a shared-memory index that any reader updates."""
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() and not p.name.endswith("-shm") else None)
-            for p in sorted(folder.rglob("*"))}
+    """Every file and folder under `folder` with its bytes (None for a folder). SQLite's side files that a mere
+    reader of a WAL database creates or updates are left out: the -shm index and an empty -wal log."""
+    def reader_side_file(p):
+        return p.name.endswith("-shm") or (p.name.endswith("-wal") and p.stat().st_size == 0)
+
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*")) if not reader_side_file(p)}
 
 
 def fails_with_one_line(capsys, folder, argv, *fragments):
