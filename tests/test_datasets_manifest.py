@@ -236,3 +236,21 @@ def test_other_bad_manifests(fixture, tmp_path):
                    cache_dir=tmp_path)
     with pytest.raises(BmmalError, match="needs options.path"):
         datasets.load("manifest")
+
+
+def test_empty_cells_are_missing_modalities(fixture):
+    rows = [dict(r) for r in fixture["rows"]]
+    rows[0]["voice"], rows[1]["caption"], rows[2]["photo"] = "", "", ""
+    manifest = write_csv(fixture["manifest"].parent / "incomplete.csv", rows)
+    data = datasets.load_manifest(manifest, cache_dir=fixture["cache"])
+    expected = np.ones((len(rows), 3), dtype=bool)
+    expected[0, 1] = expected[1, 2] = expected[2, 0] = False
+    np.testing.assert_array_equal(data.present, expected)
+    full = fixture["data"]
+    for j, m in enumerate(data.modalities):  # present rows: the same features as the complete manifest
+        np.testing.assert_allclose(data.features[m][expected[:, j]], full.features[m][expected[:, j]],
+                                   rtol=1e-5, atol=1e-5)
+    train, _ = datasets.load_manifest(manifest, cache_dir=fixture["cache"], test_fraction=0.25, seed=0)
+    voice = train.features["voice"][train.present[:, 1]]
+    np.testing.assert_allclose(voice.mean(0), 0, atol=1e-4)  # standardised over the rows that have a voice
+    assert (train.features["voice"][~train.present[:, 1]] == 0).all()
