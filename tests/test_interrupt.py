@@ -43,3 +43,15 @@ def test_ctrl_c_in_benchmark_names_the_command_that_continues(tmp_path, monkeypa
     assert main(["benchmark", "--config", str(config), "--out", str(tmp_path / "b")]) == 130
     err = capsys.readouterr().err.replace("\n", "")
     assert f"continue with `bmmal benchmark --config {config} --out {tmp_path / 'b'}`" in err
+
+
+def test_resume_of_a_finished_run_shows_its_rounds(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "rounds": 1}))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "is complete (rounds 0-1); nothing to do" in out.replace("\n", "")
+    table = out[out.index("rounds"):]
+    assert " 10 " in table and " 20 " in table  # both finished rounds are listed with their label counts

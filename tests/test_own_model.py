@@ -111,6 +111,9 @@ def test_mc_passes_differ_and_repeat_with_the_seed():
     (lambda m, d, l: bmmal.pool_outputs(nn.Linear(2, 2), d, l), "no embed() method"),
     (lambda m, d, l: bmmal.pool_outputs(m, d, l, batch_size=0), "batch_size must be a positive integer"),
     (lambda m, d, l: bmmal.pool_outputs(m, [], l), "the data yielded no batches"),
+    (lambda m, d, l: bmmal.pool_outputs(m, d, l, "probs"), "got the string 'probs'"),
+    (lambda m, d, l: bmmal.pool_outputs(m, DataLoader(d.dataset, batch_size=8, shuffle=True), l),
+     "data shuffles its samples"),
 ])
 def test_bad_arguments_are_one_line_errors(call, message):
     model = TwoTower()
@@ -157,3 +160,12 @@ def test_bmmal_through_the_adapter_selects_what_the_loop_selects(tmp_path):
     out = bmmal.pool_outputs(user_model, loader, labeled, strategy.needs)
     rows = strategy.select(out, budget=9, seed=round_seed(4, 1))
     np.testing.assert_array_equal(np.sort(rows), loop_rows)
+
+
+def test_bmmal_without_shapley_or_fuse_says_what_to_pass():
+    model = TwoTower().eval()
+    loader, _, _, labeled = pool()
+    out = bmmal.pool_outputs(model, loader, labeled, {"embeddings"})
+    with pytest.raises(BmmalError, match="pass shapley= .* or fuse="):
+        strategies.get("bmmal").select(out, budget=3)
+    assert "PoolOutputs(labeled=[90], probs=[90, 4], embeddings={image: [90, 6], text: [90, 3]}" in repr(out)

@@ -134,13 +134,23 @@ def _run_learner(make, rounds: int) -> None:
     for column in ("round", "labels", "acc. micro", "acc. macro", "query s", "train s"):
         table.add_column(column, justify="right")
 
-    def on_round(row):
-        steps.step(f"round {row['round']}, {row['n_labeled']} labels", row["accuracy_micro"])
+    def add_row(row):
         table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
                       f"{row['accuracy_macro']:.4f}", f"{row.get('query_seconds', 0) or 0:.3f}",
                       f"{row['train_seconds']:.2f}")
 
+    def on_round(row):
+        steps.step(f"round {row['round']}, {row['n_labeled']} labels", row["accuracy_micro"])
+        add_row(row)
+
     learner = make(on_round)
+    for row in learner.history:  # rounds finished before a resume
+        add_row(row)
+    if learner.completed_round >= rounds:
+        console.print(table)
+        console.print(f"{learner.run_dir.path} is complete (rounds 0-{learner.completed_round}); nothing to do",
+                      highlight=False)
+        return
     for line in run_header(learner.config, learner.train_set):
         console.print(line, highlight=False)
     with Steps(console, "rounds", rounds + 1, done=learner.completed_round + 1) as steps, \

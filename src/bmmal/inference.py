@@ -184,6 +184,12 @@ def pool_outputs(model, data, labeled, needs: Iterable[str] = ("probs",), *, bat
     `present` (bool [N, M]) says which modality of which row exists; default: the dataset's `present`
     (all true for batches from an iterable).
     """
+    if isinstance(needs, str):
+        raise BmmalError(f"needs must be a collection of PoolOutputs field names (such as strategy.needs), "
+                         f"got the string {needs!r}")
+    if isinstance(getattr(data, "sampler", None), torch.utils.data.RandomSampler):
+        raise BmmalError("data shuffles its samples (a DataLoader with shuffle=True); pool outputs need the batches "
+                         "in pool order: use shuffle=False")
     needs = set(needs) | {"probs"}
     unknown = needs - set(FIELDS)
     if unknown:

@@ -81,6 +81,16 @@ class PoolOutputs:
         if self.mc_probs is not None:
             _check_probabilities("mc_probs", self.mc_probs, (None, n, n_classes), "[T, N, C]")
 
+    def __repr__(self) -> str:
+        def shape(value) -> str:
+            if isinstance(value, dict):
+                return "{" + ", ".join(f"{k}: {list(v.shape)}" for k, v in value.items()) + "}"
+            return str(list(value.shape)) if torch.is_tensor(value) else "<function>" if callable(value) else repr(value)
+
+        fields = [f"{name}={shape(getattr(self, name))}" for name in ("labeled", *FIELDS, "present")
+                  if getattr(self, name) is not None and getattr(self, name) != {}]
+        return f"PoolOutputs({', '.join(fields)}; {int(self.labeled.sum())} of {len(self)} rows labeled)"
+
     def __len__(self) -> int:
         return len(self.labeled)
 

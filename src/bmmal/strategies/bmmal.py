@@ -17,6 +17,7 @@ import torch
 
 from bmmal.contribution import contribution_shares, dominance_scales, shapley
 from bmmal.errors import BmmalError
+from bmmal.outputs import PoolOutputs
 from bmmal.strategies.badge import Badge
 from bmmal.strategies.gradient_embedding import pool_gradient_embedding
 from bmmal.strategies.registry import register
@@ -35,6 +36,9 @@ class Bmmal(Badge):
         """`outputs`, or a copy with the Shapley values computed through `fuse` (the caller's stays as is)."""
         if outputs.shapley is None and outputs.fuse is not None and outputs.embeddings:
             return replace(outputs, shapley=shapley(outputs.fuse, outputs.embeddings, present=outputs.present))
+        if outputs.shapley is None and isinstance(outputs, PoolOutputs):
+            raise BmmalError("strategy 'bmmal' needs PoolOutputs.shapley, which is missing: pass shapley= "
+                             "([N, M, C] Shapley values) or fuse= (the fusion head) with the embeddings")
         return outputs
 
     def modality_scales(self, outputs, rows=None) -> torch.Tensor:
