@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import shlex
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
