@@ -361,6 +361,11 @@ def test_labelling_shows_and_exports_a_missing_modality(tmp_path):
     app.samples, app.store = samples, SimpleNamespace(batch_item=lambda sample_id: None)
     fields = {f["name"]: f for f in app.sample("s001")["fields"]}
     assert fields["caption"] == {"name": "caption", "kind": "text", "missing": True} and "url" in fields["image"]
+    lines[4] = "s003,,,a thing without an image"
+    manifest.write_text("\n".join(lines) + "\n")
+    app.samples = Samples(manifest)
+    with pytest.raises(FileNotFoundError):  # the server answers 404 "no such media", not a 500
+        app.media("s003", "image")
 
 
 def test_a_checkpoint_without_the_absent_offset_loads_as_offset_zero():

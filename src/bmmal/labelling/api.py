@@ -138,8 +138,8 @@ class LabellingApp:
         """(file, modality kind) of one sample's image or audio; FileNotFoundError for anything not served."""
         if sample_id not in self.samples.row_of or modality not in self.samples.modalities:
             raise FileNotFoundError
-        if self.samples.kind(modality) == "text":
-            raise FileNotFoundError
+        if self.samples.kind(modality) == "text" or modality in self.samples.missing(sample_id):
+            raise FileNotFoundError  # text is sent inline; an empty manifest cell has no media
         reason = self.samples.problem(sample_id)
         if reason is not None:
             if self.store.batch_item(sample_id) is not None and sample_id not in self.store.labels():
