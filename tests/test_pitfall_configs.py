@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 @pytest.mark.parametrize("name, data_axes, n_data", [
     ("pitfall-map-coarse", {"interaction", "lo"}, 4),
-    ("pitfall-map-fine", {"interaction", "lo", "noise"}, 30),
+    ("pitfall-map-fine", {"interaction", "lo", "noise", "missing"}, 60),
 ])
 def test_pitfall_maps_name_their_axes_in_their_labels(name, data_axes, n_data):
     config = load_benchmark_config(CONFIGS / f"{name}.yaml")
@@ -26,8 +26,11 @@ def test_pitfall_maps_name_their_axes_in_their_labels(name, data_axes, n_data):
         assert data.options["interaction"] == parsed["interaction"]
         assert data.options["informativeness"][1] == float(parsed["lo"])
         assert data.options.get("label_noise", 0.0) == float(parsed.get("noise", 0))
+        assert data.options.get("drop", {}).get("lo", 0.0) == float(parsed.get("missing", 0))
         train, _ = datasets.load(data.name, seed=0, **{**data.options, "n_samples": 40})  # the options are valid
         assert train.modalities == ("hi", "lo")
+        if float(parsed.get("missing", 0)):
+            assert not train.present[:, 1].all() and train.present[:, 0].all()
     for label, overrides in config.setting_overrides().items():
         assert overrides["train"]["trainer"] == sweep.axes_of(label)["trainer"]
     assert {"random", "badge", "bmmal", "multihead_badge"} <= set(config.strategies)

@@ -16,8 +16,8 @@ How the latent values u_m relate to the label y is the `interaction`:
 its dimensionality (a high-dimensional easy view next to a low-dimensional hard one is the case where
 joint training over-uses one view), `scale` its feature scale, and `label_noise` the fraction of
 *training* labels replaced by a different class chosen at random (the test split keeps the true
-labels). A missing-modality rate is not generated yet: it needs the missing-modality support.
-The same seed gives the same data.
+labels). To remove a modality from a share of the samples, add the option every in-memory dataset takes,
+`drop: {modality: fraction}` (docs/missing-modalities.md). The same seed gives the same data.
 """
 
 from __future__ import annotations
