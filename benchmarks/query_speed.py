@@ -106,6 +106,7 @@ def run_case(args) -> dict:
     """One strategy on one pool, in this process, then its floor."""
     from bmmal import strategies
 
+    torch.set_num_threads(args.threads)
     outputs = pool_outputs(args.n, args.classes, args.dims, args.labelled)
     params = {"precision": args.precision} if args.case in ("badge", "bmmal") else {}
     strategy = strategies.get(args.case, **params)
@@ -298,6 +299,8 @@ def main() -> None:
     p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "passes", "all"], default="all")
     p.add_argument("--precision", default="fp32", help="factor storage of badge and bmmal: fp32, bf16, fp16")
     p.add_argument("--no-floor", action="store_true", help="skip the bare-pass floor")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per case (one: spin-waiting threads on a "
+                                                          "loaded machine inflate both wall and CPU time)")
     p.add_argument("--seeds", type=int, default=10, help="seeds for --part precision")
     p.add_argument("--sizes", default="20000,60000", help="pool sizes for --part strategies")
     p.add_argument("--strategies", default="all", help="comma-separated names, or all")
@@ -329,7 +332,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
         return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),
-              "--labelled", str(args.labelled), "--precision", args.precision] + (["--no-floor"] if args.no_floor else [])
+              "--labelled", str(args.labelled), "--precision", args.precision, "--threads", str(args.threads)] + (["--no-floor"] if args.no_floor else [])
     plan = []
     if args.part in ("bmmal", "all"):
         plan.append(["--case", "bmmal", "--n", "60000", "--budget", str(args.budget)])

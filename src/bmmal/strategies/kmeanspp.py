@@ -87,11 +87,11 @@ class OuterProductEmbedding:
         out = []
         for start in range(0, len(self), NORM_BLOCK_ROWS):
             stop = min(start + NORM_BLOCK_ROWS, len(self))
-            features = sum((block.rows(start, stop) ** 2).sum(1) * (
+            features = sum(torch.linalg.vector_norm(block.rows(start, stop), dim=1) ** 2 * (
                 1.0 if self.scales is None else self.scales[start:stop, m].double() ** 2)
                 for m, block in enumerate(self._blocks))
             if self._residual is not None:
-                features = features * (self._residual.rows(start, stop) ** 2).sum(1)
+                features = features * torch.linalg.vector_norm(self._residual.rows(start, stop), dim=1) ** 2
             out.append(features)
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=self.device)
 
