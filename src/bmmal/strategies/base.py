@@ -38,8 +38,8 @@ def check_needed_outputs(outputs: PoolOutputs, needs: frozenset[str], name: str)
         if value is None or (isinstance(value, dict) and not value):
             raise BmmalError(f"strategy {name!r} needs PoolOutputs.{field}, which is missing")
         tensors = value.values() if isinstance(value, dict) else [value] if torch.is_tensor(value) else []
-        for t in tensors:  # a float64 sum is finite iff every value is (float32 cannot overflow it): one pass
-            if t.is_floating_point() and not torch.isfinite(t.sum(dtype=torch.float64)):
+        for t in tensors:  # NaN and inf make the sum non-finite (so can overflow: then the exact check): one pass
+            if t.is_floating_point() and not torch.isfinite(t.sum()):
                 rows = t.flatten(0, -2) if t.dim() > 1 else t
                 if not all(torch.isfinite(b).all() for b in rows.split(4096)):
                     raise BmmalError(f"strategy {name!r}: PoolOutputs.{field} has NaN or infinite values")
