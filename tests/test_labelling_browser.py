@@ -144,8 +144,8 @@ def test_search_picker_with_300_classes(tmp_path, browser):
             second = wait_for_other_sample(page, first)
             assert project.store.labels()[first] == expected[1]
 
+            guess = page.eval_on_selector("#guesses button", "b => b.dataset.label")  # before the page moves on
             page.keyboard.press("1")  # the model's best guess, by one key
-            guess = page.eval_on_selector("#guesses button", "b => b.dataset.label")
             third = wait_for_other_sample(page, second)
             assert project.store.labels()[second] == guess
             recent = page.eval_on_selector_all("#recent button", "bs => bs.map(b => b.dataset.label)")
