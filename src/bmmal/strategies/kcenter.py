@@ -30,7 +30,9 @@ def _compute(t: torch.Tensor) -> torch.Tensor:
 
 
 def _sq_norms(blocks: list[torch.Tensor]) -> torch.Tensor:
-    return sum((b.double() ** 2).sum(1) for b in blocks)
+    """float64 squared row norms over the blocks, 4096 rows at a time (no float64 copy of a block)."""
+    return sum(torch.cat([torch.linalg.vector_norm(c.double(), dim=1) ** 2 for c in b.split(4096)])
+               for b in blocks)
 
 
 def min_sq_distances(x, centres) -> torch.Tensor:
