@@ -80,6 +80,14 @@ def test_in_process_shards_equal_single_process_with_nothing_labelled(name):
                                       strategies.get(name).select(outputs, 9, seed=seed))
 
 
+@pytest.mark.parametrize("name", ["badge", "bmmal", "coreset", "random"])
+def test_in_process_shards_equal_single_process_with_labelled_rows(name):
+    outputs = pool()
+    shards = shards_of(outputs, (0, 38, 41, 90))
+    np.testing.assert_array_equal(distributed.select(name, shards, 9, seed=2, executor="local"),
+                                  strategies.get(name).select(outputs, 9, seed=2))
+
+
 def test_stored_shards_read_back(tmp_path):
     outputs = pool()
     for name in ("a.npz", "b"):

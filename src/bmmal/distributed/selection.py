@@ -195,7 +195,8 @@ class ShardedPool:
             rows = kcenter_loop(self.parts, int(budget), first=int(candidates[rng.integers(len(candidates))]))
         else:
             centres = [torch.cat(blocks) for blocks in zip(*self.parts.each("labelled_blocks"))]
-            self.parts.each("set_centres", _ray().put(centres))
+            # one object in Ray's store for every worker (the local parts take the tensors as they are)
+            self.parts.each("set_centres", _ray().put(centres) if self.executor == "ray" else centres)
             rows = kcenter_loop(self.parts, int(budget))
         self.parts.each("finish")
         return rows
