@@ -75,7 +75,7 @@ def measure(config, seeds: int, sizes: list[int]) -> list[dict]:
             start = time.perf_counter()
             joint_model = train(config, train_set, rows, seed)
             joint = probe_accuracies(joint_model, train_set, rows, test_set)
-            row = {"seed": seed, "labelled": n, "fused": fused_accuracy(joint_model, test_set)}
+            row = {"seed": seed, "labeled": n, "fused": fused_accuracy(joint_model, test_set)}
             for m in modalities:
                 alone_train, alone_test = datasets.load(name, modalities=(m,), seed=seed, **options)
                 alone = probe_accuracies(train(config, alone_train, rows, seed), alone_train, rows, alone_test)
@@ -89,11 +89,11 @@ def measure(config, seeds: int, sizes: list[int]) -> list[dict]:
 
 def table(results: list[dict]) -> str:
     """Mean and standard deviation over seeds per labelled-set size, as a markdown table."""
-    columns = [k for k in results[0] if k not in ("seed", "labelled", "seconds")]
+    columns = [k for k in results[0] if k not in ("seed", "labeled", "seconds")]
     lines = ["| labelled | " + " | ".join(columns) + " | gap per modality (alone - in joint) |",
              "|---" * (len(columns) + 2) + "|"]
-    for n in sorted({r["labelled"] for r in results}):
-        rows = [r for r in results if r["labelled"] == n]
+    for n in sorted({r["labeled"] for r in results}):
+        rows = [r for r in results if r["labeled"] == n]
         cells = [f"{100 * np.mean([r[c] for r in rows]):.1f} ± {100 * np.std([r[c] for r in rows]):.1f}"
                  for c in columns]
         mods = [c.removesuffix(" alone") for c in columns if c.endswith(" alone")]
@@ -122,7 +122,7 @@ def main() -> None:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = config.model_copy(update={"train": config.train.model_copy(update=overrides)})
     start = time.perf_counter()
-    results = measure(config, args.seeds, args.labelled)
+    results = measure(config, args.seeds, args.labeled)
     print(f"\n{config.dataset.name}, {args.seeds} seeds, {time.perf_counter() - start:.0f} s\n")
     print(table(results))
 

@@ -44,7 +44,7 @@ import torch
 from bmmal.strategies.kmeanspp import ZERO_DISTANCE_TOLERANCE
 
 
-def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, seed: int = 0, mc_passes: int = 10):
+def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labeled: int, seed: int = 0, mc_passes: int = 10):
     from bmmal.outputs import PoolOutputs
 
     g = torch.Generator().manual_seed(seed)
@@ -57,7 +57,7 @@ def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labelled: int, s
         return head(torch.cat([e[m] for m in names], dim=1))
 
     labeled = torch.zeros(n, dtype=torch.bool)
-    labeled[torch.randperm(n, generator=g)[:labelled]] = True
+    labeled[torch.randperm(n, generator=g)[:labeled]] = True
     return PoolOutputs(labeled=labeled, probs=torch.softmax(2 * torch.randn(n, n_classes, generator=g), 1),
                        embeddings=embeddings, shapley=torch.rand(n, len(dims), n_classes, generator=g) - 0.5,
                        mc_probs=torch.softmax(2 * torch.randn(mc_passes, n, n_classes, generator=g), 2) if mc_passes else None,
@@ -107,7 +107,7 @@ def run_case(args) -> dict:
     from bmmal import strategies
 
     torch.set_num_threads(args.threads)
-    outputs = pool_outputs(args.n, args.classes, args.dims, args.labelled)
+    outputs = pool_outputs(args.n, args.classes, args.dims, args.labeled)
     params = {"precision": args.precision} if args.case in ("badge", "bmmal") else {}
     strategy = strategies.get(args.case, **params)
     before = rss_mb("VmRSS")
@@ -159,7 +159,7 @@ def run_naive(args) -> dict:
     from bmmal.strategies.gradient_embedding import gradient_embedding
     from bmmal.strategies.kmeanspp import kmeanspp_seeding
 
-    outputs = pool_outputs(args.n, args.classes, args.dims, labelled=0)
+    outputs = pool_outputs(args.n, args.classes, args.dims, labeled=0)
     bmmal = get("bmmal")
     rows = outputs.unlabeled_rows
     start = time.perf_counter()
@@ -184,7 +184,7 @@ def run_naive(args) -> dict:
             "max_relative_d2_difference": float(f"{rel:.2e}")}
 
 
-def trained_mfeat_outputs(views: tuple[str, ...], labelled: int = 200, seed: int = 0):
+def trained_mfeat_outputs(views: tuple[str, ...], labeled: int = 200, seed: int = 0):
     """Pool outputs of a small model (MLP per view, 64-d embeddings, concat fusion) trained for 200 full-batch
     Adam steps on `labelled` random rows of the mfeat training split: real embeddings, not random ones."""
     from bmmal import datasets
@@ -197,7 +197,7 @@ def trained_mfeat_outputs(views: tuple[str, ...], labelled: int = 200, seed: int
     shapes = {m: tuple(x.shape[1:]) for m, x in train.batch(np.arange(2)).items()}
     model = MultimodalClassifier({m: MLPEncoder(shapes[m], hidden_dims=(128,), embed_dim=64) for m in views},
                                  len(train.classes))
-    rows = np.random.default_rng(seed).choice(len(train), size=labelled, replace=False)
+    rows = np.random.default_rng(seed).choice(len(train), size=labeled, replace=False)
     inputs, labels = train.batch(rows), torch.as_tensor(train.labels[rows])
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -332,7 +332,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
         return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),
-              "--labelled", str(args.labelled), "--precision", args.precision, "--threads", str(args.threads)] + (["--no-floor"] if args.no_floor else [])
+              "--labelled", str(args.labeled), "--precision", args.precision, "--threads", str(args.threads)] + (["--no-floor"] if args.no_floor else [])
     plan = []
     if args.part in ("bmmal", "all"):
         plan.append(["--case", "bmmal", "--n", "60000", "--budget", str(args.budget)])

@@ -24,7 +24,7 @@ TONES = {"red": 300.0, "green": 900.0, "blue": 2700.0}
 PER_CLASS = 4
 
 
-def write_fixture(folder: Path, unlabelled: int = 0) -> list[dict]:
+def write_fixture(folder: Path, unlabeled: int = 0) -> list[dict]:
     """PNG + WAV + caption (inline, or a .txt file for every other sample) per sample; returns the rows."""
     from PIL import Image
 
@@ -32,7 +32,7 @@ def write_fixture(folder: Path, unlabelled: int = 0) -> list[dict]:
     (folder / "media").mkdir(parents=True, exist_ok=True)
     rows = []
     for name, colour in COLOURS.items():
-        for i in range(PER_CLASS + unlabelled):
+        for i in range(PER_CLASS + unlabeled):
             sample = f"{name}-{i}"
             pixels = np.clip(np.array(colour) + rng.normal(0, 20, (24, 24, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / "media" / f"{sample}.png")
@@ -67,7 +67,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def fixture(tmp_path_factory):
     """A manifest folder, a shared feature cache (the encoders run once), and the rows."""
     root = tmp_path_factory.mktemp("manifest")
-    rows = write_fixture(root / "data", unlabelled=1)
+    rows = write_fixture(root / "data", unlabeled=1)
     manifest = write_csv(root / "data" / "samples.csv", rows)
     cache = root / "cache"
     data = datasets.load_manifest(manifest, cache_dir=cache)
@@ -138,7 +138,7 @@ def test_second_load_reads_the_cache_and_a_changed_file_is_encoded_again(fixture
     np.testing.assert_allclose(changed.features["voice"][others], fixture["data"].features["voice"][others])
 
 
-def test_split_keeps_unlabelled_rows_in_train(fixture):
+def test_split_keeps_unlabeled_rows_in_train(fixture):
     train, test = datasets.load_manifest(fixture["manifest"], seed=3, test_fraction=0.25, cache_dir=fixture["cache"])
     assert (test.labels != UNLABELED).all()
     assert set(fixture["data"].ids[fixture["data"].labels == UNLABELED]) <= set(train.ids)
@@ -163,8 +163,8 @@ def test_registered_for_run_configs(fixture):
     from bmmal.config import parse_config
     from bmmal.loop import ActiveLearner
 
-    labelled = [r for r in fixture["rows"] if r["label"]]
-    manifest = write_csv(fixture["manifest"].parent / "labelled.csv", labelled)
+    labeled = [r for r in fixture["rows"] if r["label"]]
+    manifest = write_csv(fixture["manifest"].parent / "labelled.csv", labeled)
     config = parse_config({"dataset": {"name": "manifest", "modalities": ["photo", "voice"],
                                        "options": {"path": str(manifest), "test_fraction": 0.25,
                                                    "cache_dir": str(fixture["cache"])}},

@@ -20,11 +20,11 @@ from tests.test_kmeanspp import pool_outputs as kmeanspp_pool  # noqa: E402
 SPLIT = (0, 17, 23, 90)  # unequal shards; rows 17..22 are all labelled
 
 
-def pool(n=90, labelled=True):
+def pool(n=90, labeled=True):
     """Float64 pool outputs (two modalities, Shapley values through a linear head) with labelled rows spread
     over the shards and one shard (rows 17..22) labelled throughout."""
     outputs = kmeanspp_pool(n=n, dims=(5, 4), n_classes=4, n_labeled=0)
-    if labelled:
+    if labeled:
         outputs.labeled[[1, 30, 31, 70, 89]] = True
         outputs.labeled[SPLIT[1]:SPLIT[2]] = True
     return outputs
@@ -72,8 +72,8 @@ def test_sharded_reduced_precision_and_whole_pool_budget(sharded):
 
 
 @pytest.mark.parametrize("name", ["badge", "bmmal", "coreset", "random"])
-def test_in_process_shards_equal_single_process_with_nothing_labelled(name):
-    outputs = pool(labelled=False)
+def test_in_process_shards_equal_single_process_with_nothing_labeled(name):
+    outputs = pool(labeled=False)
     shards = shards_of(outputs, (0, 38, 41, 90))
     for seed in (0, 1):
         np.testing.assert_array_equal(distributed.select(name, shards, 9, seed=seed, executor="local"),
@@ -81,7 +81,7 @@ def test_in_process_shards_equal_single_process_with_nothing_labelled(name):
 
 
 @pytest.mark.parametrize("name", ["badge", "bmmal", "coreset", "random"])
-def test_in_process_shards_equal_single_process_with_labelled_rows(name):
+def test_in_process_shards_equal_single_process_with_labeled_rows(name):
     outputs = pool()
     shards = shards_of(outputs, (0, 38, 41, 90))
     np.testing.assert_array_equal(distributed.select(name, shards, 9, seed=2, executor="local"),

@@ -26,11 +26,11 @@ def test_second_answers_come_from_another_named_labeller(tmp_path):
     assert store.claim("x1", 60, None) == "s2"  # an unnamed session never gets a second answer to give
     store.answer("b1", "s0", "dog", "bob")
     assert store.labels() == {"s0": "cat"}  # the first answer is the label
-    assert store.double_labelled() == [("s0", "cat", "dog")]
+    assert store.double_labeled() == [("s0", "cat", "dog")]
     with pytest.raises(Conflict, match="already labelled"):
         store.answer("c1", "s0", "cat", "cid")  # two answers are enough
     assert store.undo("b1", 60) == "s0"  # bob takes his answer back: s0 wants a second answer again
-    assert store.double_labelled() == [] and store.progress()["second_wanted"] == 1
+    assert store.double_labeled() == [] and store.progress()["second_wanted"] == 1
     store.answer("b1", "s0", "cat", "bob")
     assert store.labeller_counts() == {"ann": {"answers": 1, "second": 0}, "bob": {"answers": 0, "second": 1}}
     assert store.mark_double(0.0, "salt") == 2  # marks stay; the labelled s0 is no longer pending
@@ -79,7 +79,7 @@ def test_team_with_tokens_double_labels_and_status_shows_kappa(tmp_path, capsys)
         bob = work("bob", 2)  # then bob gives the second answers, a few of them different
     finally:
         server.shutdown()
-    pairs = project.store.double_labelled()
+    pairs = project.store.double_labeled()
     assert bob == len(pairs) == marked and project.store.progress()["second_wanted"] == 0
     assert {s for s, _, _ in pairs} <= set(batch.sample_ids)
     assert project.store.labeller_counts() == {"ann": {"answers": 8, "second": 0}, "bob": {"answers": 0,

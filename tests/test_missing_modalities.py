@@ -186,7 +186,7 @@ def test_bmmal_on_an_incomplete_pool_equals_the_materialised_reference():
 
 
 def test_contract_pools_with_missing_modalities_are_what_they_say():
-    text_gone = contract_outputs("text_absent_unlabelled")
+    text_gone = contract_outputs("text_absent_unlabeled")
     unlabeled = ~text_gone.labeled
     assert not text_gone.present[unlabeled, 1].any() and text_gone.present[~unlabeled].all()
     assert (text_gone.embeddings["text"][unlabeled] == 0).all() and (text_gone.shapley[unlabeled, 1] == 0).all()

@@ -67,7 +67,7 @@ def test_least_confidence_picks_the_lowest_top_probability():
     assert list(strategies.get("least_confidence").select(out, 2)) == [1, 4]
 
 
-def test_score_strategies_skip_labelled_rows_and_break_ties_by_seed():
+def test_score_strategies_skip_labeled_rows_and_break_ties_by_seed():
     out = outputs_from_probs(PROBS, labeled=[False, True, False, False, False, False])
     assert 1 not in strategies.get("entropy").select(out, 3)
     assert np.isnan(strategies.get("entropy").scores(out)[1])
@@ -254,15 +254,15 @@ def test_knn_adjacency_is_sparse_and_keeps_the_true_neighbours(monkeypatch):
         assert set(torch.nonzero(adj[i]).flatten().tolist()) - {i} <= set(sim[i].topk(3).indices.tolist())
 
 
-def test_gcn_learns_to_tell_labelled_from_unlabelled():
+def test_gcn_learns_to_tell_labeled_from_unlabeled():
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(20, 6, generator=g) + 4, torch.randn(40, 6, generator=g) - 4])
-    labelled = torch.zeros(60, dtype=torch.bool)
-    labelled[:20] = True  # the labelled rows form their own cluster
-    scores, hidden = train_gcn(x, labelled, seed=0, neighbours=5)
+    labeled = torch.zeros(60, dtype=torch.bool)
+    labeled[:20] = True  # the labelled rows form their own cluster
+    scores, hidden = train_gcn(x, labeled, seed=0, neighbours=5)
     assert scores[:20].mean() > scores[20:].mean() + 0.2
     assert hidden.shape == (60, 128)
-    again, _ = train_gcn(x, labelled, seed=0, neighbours=5)
+    again, _ = train_gcn(x, labeled, seed=0, neighbours=5)
     assert torch.equal(scores, again)
 
 

@@ -84,7 +84,7 @@ class UsesUndeclaredEmbeddings(Lowest):
         return candidates[np.argsort(distance.numpy(), kind="stable")[:budget]]
 
 
-class ReturnsLabelledRows(Lowest):
+class ReturnsLabeledRows(Lowest):
     """Ignores `candidates`."""
 
     def _select(self, outputs, candidates, budget, rng):
@@ -113,7 +113,7 @@ BREACHES = [
     (WritesShapley, "'lowest' changed its input: PoolOutputs.shapley: its values changed"),
     (ScalesEmbeddingsInPlace, r"changed its input: PoolOutputs.embeddings\['image'\]: its values changed"),
     (UsesUndeclaredEmbeddings, "fails on a pool holding only the fields in its `needs` \\(probs\\): \\w+Error"),
-    (ReturnsLabelledRows, "returned a labelled row"),
+    (ReturnsLabeledRows, "returned a labelled row"),
     (IgnoresTheSeed, "the same seed gave different rows"),
     (AcceptsAnyBudget, "accepted budget"),
     (Undocumented, "one-line `summary`"),

@@ -37,8 +37,8 @@ from bmmal.errors import BmmalError
 from bmmal.outputs import FIELDS, PoolOutputs
 
 VARIANTS = ("normal", "uniform_probs", "duplicate_embeddings", "zero_embeddings", "single_class",
-            "text_absent_unlabelled", "mostly_one_modality")
-INCOMPLETE_VARIANTS = ("text_absent_unlabelled", "mostly_one_modality")
+            "text_absent_unlabeled", "mostly_one_modality")
+INCOMPLETE_VARIANTS = ("text_absent_unlabeled", "mostly_one_modality")
 MODALITIES = {"image": 6, "text": 4}  # input width of each modality of the contract model
 EMBED_DIMS = {"image": 5, "text": 3}
 MC_PASSES = 5
@@ -63,13 +63,13 @@ class ContractModel(nn.Module):
 
 
 def contract_outputs(variant: str = "normal", *, fields: Iterable[str] | None = None, n: int = 30,
-                     n_classes: int = 4, n_labelled: int = 6, seed: int = 0) -> PoolOutputs:
+                     n_classes: int = 4, n_labeled: int = 6, seed: int = 0) -> PoolOutputs:
     """A small pool with every PoolOutputs field, or only `fields` (plus the required `labeled` and `probs`).
 
     Variants: "normal"; "uniform_probs" (every probability 1/C, unimodal and MC passes too);
     "duplicate_embeddings" (every sample identical); "zero_embeddings"; "single_class" (C = 1); and two
     incomplete pools (`present` set, absent embeddings zero, as `bmmal.pool_outputs` makes them):
-    "text_absent_unlabelled" (no unlabelled sample has text) and "mostly_one_modality" (about 80 % of the
+    "text_absent_unlabeled" (no unlabelled sample has text) and "mostly_one_modality" (about 80 % of the
     samples have one modality, image or text).
     """
     if variant not in VARIANTS:
@@ -83,7 +83,7 @@ def contract_outputs(variant: str = "normal", *, fields: Iterable[str] | None = 
         if variant == "duplicate_embeddings":
             inputs = {m: x[:1].repeat(n, 1) for m, x in inputs.items()}
         labeled = np.zeros(n, dtype=bool)
-        labeled[g.choice(n, n_labelled, replace=False)] = True
+        labeled[g.choice(n, n_labeled, replace=False)] = True
         present = _contract_present(variant, labeled, g)
         with torch.no_grad():
             embeddings = zero_absent(model.embed(inputs), present)
@@ -111,7 +111,7 @@ def contract_outputs(variant: str = "normal", *, fields: Iterable[str] | None = 
 def _contract_present(variant: str, labeled: np.ndarray, g: np.random.Generator) -> torch.Tensor | None:
     """bool [N, 2] (image, text) of an incomplete variant; None for the complete ones."""
     n = len(labeled)
-    if variant == "text_absent_unlabelled":
+    if variant == "text_absent_unlabeled":
         present = np.ones((n, 2), dtype=bool)
         present[~labeled, 1] = False
     elif variant == "mostly_one_modality":

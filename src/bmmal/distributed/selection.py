@@ -58,9 +58,9 @@ class ShardWorker:
         check_needed_outputs(outputs, strategy.needs, name)
         self.part = PoolPart(strategy.embedding(outputs), eligible=~outputs.labeled, offset=self.offset)
 
-    def labelled_blocks(self) -> list[torch.Tensor]:
-        from bmmal.strategies.coreset import labelled_blocks
-        return labelled_blocks(self.outputs)
+    def labeled_blocks(self) -> list[torch.Tensor]:
+        from bmmal.strategies.coreset import labeled_blocks
+        return labeled_blocks(self.outputs)
 
     def set_centres(self, centres: list[torch.Tensor]):
         return self.part.set_distances(min_sq_distances(list(self.outputs.embeddings.values()), centres))
@@ -194,7 +194,7 @@ class ShardedPool:
         elif len(candidates) == len(self):  # nothing labelled: the first centre is drawn
             rows = kcenter_loop(self.parts, int(budget), first=int(candidates[rng.integers(len(candidates))]))
         else:
-            centres = [torch.cat(blocks) for blocks in zip(*self.parts.each("labelled_blocks"))]
+            centres = [torch.cat(blocks) for blocks in zip(*self.parts.each("labeled_blocks"))]
             # one object in Ray's store for every worker (the local parts take the tensors as they are)
             self.parts.each("set_centres", _ray().put(centres) if self.executor == "ray" else centres)
             rows = kcenter_loop(self.parts, int(budget))

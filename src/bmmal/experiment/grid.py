@@ -46,16 +46,16 @@ class BenchmarkConfig(Strict):
         """A list of dataset configs (or names) is labelled by name and modalities."""
         if not isinstance(value, list):
             return value
-        labelled = {}
+        labeled = {}
         for entry in value:
             entry = {"name": entry} if isinstance(entry, str) else entry
             if not isinstance(entry, dict):
                 raise ValueError("each dataset must be a name or a mapping")
             label = "-".join([str(entry.get("name", "mfeat")), *map(str, entry.get("modalities") or ())])
-            if label in labelled:
+            if label in labeled:
                 raise ValueError(f"dataset {label!r} is listed twice")
-            labelled[label] = entry
-        return labelled
+            labeled[label] = entry
+        return labeled
 
     @field_validator("datasets")
     @classmethod

@@ -111,7 +111,7 @@ def register(app: typer.Typer, console: Console) -> None:
             for name, n in people.items():
                 who.add_row(name, str(n["answers"]), str(n["second"]))
             console.print(who)
-        pairs = project.store.double_labelled()
+        pairs = project.store.double_labeled()
         wanted = project.store.progress()["second_wanted"]
         if pairs or wanted:
             a = agreement([(first, second) for _, first, second in pairs])

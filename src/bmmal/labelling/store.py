@@ -235,7 +235,7 @@ class LabelStore:
                     counts.setdefault(name, {"answers": 0, "second": 0})[key] = n
         return counts
 
-    def double_labelled(self) -> list[tuple[str, str, str]]:
+    def double_labeled(self) -> list[tuple[str, str, str]]:
         """(sample id, first label, second label) of every sample that two labellers answered."""
         with self.reading() as db:
             return db.execute("SELECT s.sample_id, l.label, s.label FROM second_labels s JOIN labels l "

@@ -115,7 +115,7 @@ class TrainingLoop:
         self.device = resolve_device(config.device)
         self.method = trainers.get(config.trainer, **config.trainer_params)
 
-    def _labelled_embeddings(self, model: MultimodalClassifier, dataset: MultimodalDataset, rows: np.ndarray,
+    def _labeled_embeddings(self, model: MultimodalClassifier, dataset: MultimodalDataset, rows: np.ndarray,
                              targets: torch.Tensor):
         """Embeddings of all labelled rows in eval mode, without gradient (for whole-set trainer statistics)."""
         def compute():
@@ -155,11 +155,11 @@ class TrainingLoop:
         dtype = amp_dtype(self.config, self.device)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
         non_blocking = self.device.type == "cuda"
-        labelled = self._labelled_embeddings(model, dataset, rows, targets_all)
+        labeled = self._labeled_embeddings(model, dataset, rows, targets_all)
         self.method.start(model, self.config)
         for i, ((epoch, batch), inputs) in enumerate(zip(plan, self._inputs(dataset, rows, plan, seed))):
             if i == 0 or plan[i - 1][0] != epoch:
-                self.method.start_epoch(epoch, model, labelled)
+                self.method.start_epoch(epoch, model, labeled)
             inputs = {m: x.to(self.device, non_blocking=non_blocking) for m, x in inputs.items()}
             targets = targets_all[batch].to(self.device)
             with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):

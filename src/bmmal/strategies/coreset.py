@@ -19,7 +19,7 @@ from bmmal.strategies.kmeanspp import LocalParts, OuterProductEmbedding, PoolPar
 from bmmal.strategies.registry import register
 
 
-def labelled_blocks(outputs) -> list[torch.Tensor]:
+def labeled_blocks(outputs) -> list[torch.Tensor]:
     """The labelled rows of each embedding block (the initial centres): a copy of L rows."""
     index = torch.as_tensor(np.flatnonzero(outputs.labeled.cpu().numpy()), dtype=torch.long)
     return [z[index.to(z.device)] for z in outputs.embeddings.values()]
@@ -40,13 +40,13 @@ class Coreset(Strategy):
         part = PoolPart(self.embedding(outputs), eligible=~outputs.labeled)
         if not outputs.labeled.any():
             return kcenter_loop(LocalParts([part]), budget, first=int(candidates[rng.integers(len(candidates))]))
-        part.set_distances(min_sq_distances(list(outputs.embeddings.values()), labelled_blocks(outputs)))
+        part.set_distances(min_sq_distances(list(outputs.embeddings.values()), labeled_blocks(outputs)))
         return kcenter_loop(LocalParts([part]), budget)
 
     def scores(self, outputs):
         """Distance from each unlabelled row to its nearest labelled row (inf when none is labelled)."""
         out = np.full(len(outputs), np.nan)
         rows = outputs.unlabeled_rows
-        d2 = min_sq_distances(list(outputs.embeddings.values()), labelled_blocks(outputs))
+        d2 = min_sq_distances(list(outputs.embeddings.values()), labeled_blocks(outputs))
         out[rows] = torch.sqrt(d2).cpu().numpy()[rows]
         return out

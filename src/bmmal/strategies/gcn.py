@@ -92,7 +92,7 @@ class SequentialGCN(nn.Module):
         return torch.sigmoid(logit), hidden
 
 
-def train_gcn(x: torch.Tensor, labelled: torch.Tensor, seed: int, *, neighbours: int = 10, dims: int = 128,
+def train_gcn(x: torch.Tensor, labeled: torch.Tensor, seed: int, *, neighbours: int = 10, dims: int = 128,
               hidden: int = 128, dropout: float = 0.3, epochs: int = 200, lr: float = 1e-3,
               weight_decay: float = 5e-4, lam: float = 1.2) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores [N], hidden features [N, hidden]) of a GCN trained to tell `labelled` rows from the rest."""
@@ -107,9 +107,9 @@ def train_gcn(x: torch.Tensor, labelled: torch.Tensor, seed: int, *, neighbours:
         for _ in range(epochs):
             optimizer.zero_grad()
             s, _ = model(adj_x, adj)
-            loss = -lam * torch.log((1 - s[~labelled]).clamp_min(EPS)).mean()
-            if labelled.any():
-                loss = loss - torch.log(s[labelled].clamp_min(EPS)).mean()
+            loss = -lam * torch.log((1 - s[~labeled]).clamp_min(EPS)).mean()
+            if labeled.any():
+                loss = loss - torch.log(s[labeled].clamp_min(EPS)).mean()
             loss.backward()
             optimizer.step()
         model.eval()
@@ -141,8 +141,8 @@ class CoreGCN(GCNStrategy):
 
     def _select(self, outputs, candidates, budget, rng):
         _, hidden = self.train(outputs, int(rng.integers(2 ** 31 - 1)))
-        labelled = outputs.labeled.numpy()
-        return candidates[greedy_k_center(hidden[candidates], budget, hidden[labelled], rng)]
+        labeled = outputs.labeled.numpy()
+        return candidates[greedy_k_center(hidden[candidates], budget, hidden[labeled], rng)]
 
 
 @register

@@ -2,7 +2,7 @@
 
 A trainer is called by the training loop, per fit, per epoch and per batch:
 - `start(model, config)` before the first batch of a fit (resets any state);
-- `start_epoch(epoch, model, labelled)` before the first batch of each epoch; `labelled()` returns
+- `start_epoch(epoch, model, labeled)` before the first batch of each epoch; `labeled()` returns
   the embeddings of all labelled rows (eval mode, no gradient) and their labels, for trainers that
   need whole-set statistics;
 - `loss(out, targets)` inside the autocast region: the batch's `LossTerms`;
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from bmmal.errors import BmmalError
 
 Scale = Callable[[torch.Tensor], torch.Tensor]
-Labelled = Callable[[], tuple[dict[str, torch.Tensor], torch.Tensor]]
+Labeled = Callable[[], tuple[dict[str, torch.Tensor], torch.Tensor]]
 
 
 @dataclass
@@ -120,7 +120,7 @@ class TrainingMethod:
         self.config = config
         self.epoch = 0
 
-    def start_epoch(self, epoch: int, model, labelled: Labelled) -> None:
+    def start_epoch(self, epoch: int, model, labeled: Labeled) -> None:
         self.epoch = epoch
 
     def loss(self, out, targets: torch.Tensor) -> LossTerms:

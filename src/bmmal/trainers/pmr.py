@@ -98,12 +98,12 @@ class PMR(TrainingMethod):
         super().start(model, config)
         self.prototypes = {}
 
-    def start_epoch(self, epoch, model, labelled) -> None:
-        super().start_epoch(epoch, model, labelled)
+    def start_epoch(self, epoch, model, labeled) -> None:
+        super().start_epoch(epoch, model, labeled)
         if not self._active(model):
             self.prototypes = {}
             return
-        embeddings, targets = labelled()
+        embeddings, targets = labeled()
         # the model embeds an absent modality as exactly zero: such rows do not shape the prototypes
         have = {m: (z != 0).any(dim=1) for m, z in embeddings.items()}
         self.prototypes = {m: class_prototypes(z[have[m]], targets[have[m]], model.num_classes)
