@@ -41,7 +41,7 @@ def test_coarse_map_plans():
     assert {c.config.train.trainer for c in cells} == {"joint", "ogm_ge"}
 
 
-@pytest.mark.parametrize("name", ["pitfall-mfeat", "pitfall-emoji9"])
+@pytest.mark.parametrize("name", ["pitfall-mfeat", "pitfall-emoji9", "pitfall-tuxpaint"])
 def test_comparison_configs_parse(name):
     config = load_benchmark_config(CONFIGS / f"{name}.yaml")
     assert config.strategies == ["badge", "bmmal", "multihead_badge"] and config.seed_list() == list(range(10))
