@@ -70,6 +70,7 @@ class RunDirectory:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._config: RunConfig | None = None  # config.yaml as read back (written once, by create)
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
@@ -89,9 +90,12 @@ class RunDirectory:
         atomic_write_text(self.path / self.CONFIG, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
     def config(self) -> RunConfig:
-        if not self.holds_run():
-            raise BmmalError(f"{self.path} is not a run directory (no {self.CONFIG})")
-        return load_run_config(self.path / self.CONFIG)
+        """config.yaml, read and checked once (state and checkpoints are checked against it every round)."""
+        if self._config is None:
+            if not self.holds_run():
+                raise BmmalError(f"{self.path} is not a run directory (no {self.CONFIG})")
+            self._config = load_run_config(self.path / self.CONFIG)
+        return self._config
 
     def _start_over(self) -> str:
         return f"; to start this run again, delete {self.path}"
