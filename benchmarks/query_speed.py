@@ -8,7 +8,8 @@ Parts (choose with --part; the default runs the first three):
               the same rows (and for how many picks), and how far their squared distances differ;
   strategies  every registered strategy at N = 20,000 and 60,000 (C = 101, d = 2,816);
   precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou, and all
-              six views); the share of picks equal to fp32's and the relative squared-distance error;
+              six views), on Emoji-9 and on Tux Paint features (--data); the share of picks equal to fp32's
+              and the relative squared-distance error;
   passes      one factor pass per precision at N = 60,000, d = 2,816 (CPU and wall ms; not in "all").
 
 Every speed case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
@@ -16,7 +17,8 @@ embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-
 softmaxes; fuse: a random linear head), so the times are those of the selection algorithms, not of a
 trained model's outputs. Time is the wall-clock of `strategy.select` only, with its CPU time (user +
 system) and the 1-minute load average before and after: other work on the machine inflates wall time.
-The floor is the same number of bare passes in the same process right after the selection: for BADGE
+The floor is the same number of bare passes in the same process, the mean of a run right before and one right
+after the selection (the memory bandwidth of a shared machine drifts by several per cent): for BADGE
 and BMMAL `(A @ a_j) * (U @ u_j)` and an elementwise minimum over the fp32 [N, C] and [N, D] factors, for
 coreset `U @ u_j` and the minimum; `ratio` = selection time / floor. Memory is the peak resident set
 size (VmHWM) of the subprocess, reset just before `select` (Linux /proc/self/clear_refs), so it covers the
@@ -44,7 +46,7 @@ import torch
 from bmmal.strategies.kmeanspp import ZERO_DISTANCE_TOLERANCE
 
 
-def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labeled: int, seed: int = 0, mc_passes: int = 10):
+def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], n_labeled: int, seed: int = 0, mc_passes: int = 10):
     from bmmal.outputs import PoolOutputs
 
     g = torch.Generator().manual_seed(seed)
@@ -57,7 +59,7 @@ def pool_outputs(n: int, n_classes: int, dims: tuple[int, ...], labeled: int, se
         return head(torch.cat([e[m] for m in names], dim=1))
 
     labeled = torch.zeros(n, dtype=torch.bool)
-    labeled[torch.randperm(n, generator=g)[:labeled]] = True
+    labeled[torch.randperm(n, generator=g)[:n_labeled]] = True
     return PoolOutputs(labeled=labeled, probs=torch.softmax(2 * torch.randn(n, n_classes, generator=g), 1),
                        embeddings=embeddings, shapley=torch.rand(n, len(dims), n_classes, generator=g) - 0.5,
                        mc_probs=torch.softmax(2 * torch.randn(mc_passes, n, n_classes, generator=g), 2) if mc_passes else None,
@@ -110,6 +112,8 @@ def run_case(args) -> dict:
     outputs = pool_outputs(args.n, args.classes, args.dims, args.labeled)
     params = {"precision": args.precision} if args.case in ("badge", "bmmal") else {}
     strategy = strategies.get(args.case, **params)
+    has_floor = args.case in FLOORS and not args.no_floor
+    floor_before = bare_passes(outputs, args.budget, FLOORS[args.case]) if has_floor else None
     before = rss_mb("VmRSS")
     reset = reset_peak_rss()
     load = os.getloadavg()[0]
@@ -126,9 +130,11 @@ def run_case(args) -> dict:
               "rss_before_select_mb": round(before), "peak_rss_mb": round(peak),
               "peak_above_inputs_mb": round(peak - before), "peak_reset": reset, "rows": len(rows),
               "threads": torch.get_num_threads()}
-    if args.case in FLOORS and not args.no_floor:
-        floor, floor_cpu = bare_passes(outputs, args.budget, FLOORS[args.case])
+    if has_floor:  # the mean of a floor run just before and one just after: memory bandwidth drifts
+        floor_after = bare_passes(outputs, args.budget, FLOORS[args.case])
+        floor, floor_cpu = ((b + a) / 2 for b, a in zip(floor_before, floor_after))
         result.update({"floor_seconds": round(floor, 2), "floor_cpu_seconds": round(floor_cpu, 1),
+                       "floor_before_seconds": round(floor_before[0], 2), "floor_after_seconds": round(floor_after[0], 2),
                        "ratio": round(seconds / floor, 2), "cpu_ratio": round(cpu_seconds / max(floor_cpu, 1e-9), 2),
                        "load_average_after_floor": round(os.getloadavg()[0], 1)})
     return result
@@ -159,7 +165,7 @@ def run_naive(args) -> dict:
     from bmmal.strategies.gradient_embedding import gradient_embedding
     from bmmal.strategies.kmeanspp import kmeanspp_seeding
 
-    outputs = pool_outputs(args.n, args.classes, args.dims, labeled=0)
+    outputs = pool_outputs(args.n, args.classes, args.dims, n_labeled=0)
     bmmal = get("bmmal")
     rows = outputs.unlabeled_rows
     start = time.perf_counter()
@@ -184,15 +190,16 @@ def run_naive(args) -> dict:
             "max_relative_d2_difference": float(f"{rel:.2e}")}
 
 
-def trained_mfeat_outputs(views: tuple[str, ...], labeled: int = 200, seed: int = 0):
+def trained_outputs(dataset: str, views: tuple[str, ...] | None = None, labeled: int = 200, seed: int = 0):
     """Pool outputs of a small model (MLP per view, 64-d embeddings, concat fusion) trained for 200 full-batch
-    Adam steps on `labelled` random rows of the mfeat training split: real embeddings, not random ones."""
+    Adam steps on `labeled` random rows of the dataset's training split: real embeddings, not random ones."""
     from bmmal import datasets
     from bmmal.inference import pool_outputs as infer
     from bmmal.models import MultimodalClassifier
     from bmmal.models.encoders import MLPEncoder
 
-    train, _ = datasets.load("mfeat", modalities=views, seed=seed)
+    train, _ = datasets.load(dataset, seed=seed, **({"modalities": views} if views else {}))
+    views = train.modalities
     torch.manual_seed(seed)
     shapes = {m: tuple(x.shape[1:]) for m, x in train.batch(np.arange(2)).items()}
     model = MultimodalClassifier({m: MLPEncoder(shapes[m], hidden_dims=(128,), embed_dim=64) for m in views},
@@ -223,13 +230,21 @@ def kmeanspp_potential(embedding, chosen) -> float:
     return float(nearest.sum())
 
 
-def run_precision(seeds: int, budget: int = 100) -> list[dict]:
-    """bf16 and fp16 against fp32 on a trained model's mfeat pool outputs (two and six views)."""
+PRECISION_DATA = {  # name -> (dataset, views): a trained model's pool outputs on each
+    "mfeat-2": ("mfeat", ("pix", "fou")), "mfeat-6": ("mfeat", ("pix", "fou", "fac", "kar", "zer", "mor")),
+    "emoji9": ("emoji9", None), "tuxpaint": ("tuxpaint", None)}
+
+
+def run_precision(seeds: int, budget: int = 100, data: tuple[str, ...] = tuple(PRECISION_DATA)) -> list[dict]:
+    """bf16 and fp16 against fp32 on a trained model's pool outputs (mfeat with two and six views; Emoji-9 and
+    Tux Paint on their cached image/text(/audio) features)."""
     from bmmal import strategies
 
     results = []
-    for views in (("pix", "fou"), ("pix", "fou", "fac", "kar", "zer", "mor")):
-        outputs = trained_mfeat_outputs(views)
+    for key in data:
+        dataset, views = PRECISION_DATA[key]
+        outputs = trained_outputs(dataset, views)
+        views = tuple(outputs.embeddings)
         for name in ("badge", "bmmal"):
             exact = strategies.get(name)
             exact_embedding = exact.embedding(outputs)
@@ -250,7 +265,7 @@ def run_precision(seeds: int, budget: int = 100) -> list[dict]:
                     prefix.append(int(np.argmax(np.r_[a != b, True])))
                     potential.append(kmeanspp_potential(exact_embedding, b) / kmeanspp_potential(exact_embedding, a))
                 results.append({
-                    "data": f"mfeat {'+'.join(views)}, trained model (64-d embeddings per view)", "n": len(outputs),
+                    "data": f"{dataset} {'+'.join(views)}, trained model (64-d embeddings per view)", "n": len(outputs),
                     "strategy": name, "precision": precision, "budget": budget, "seeds": seeds,
                     "share_of_picks_equal_to_fp32": round(float(np.mean(same)), 3),
                     "identical_first_picks_median": float(np.median(prefix)),
@@ -302,12 +317,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per case (one: spin-waiting threads on a "
                                                           "loaded machine inflate both wall and CPU time)")
     p.add_argument("--seeds", type=int, default=10, help="seeds for --part precision")
+    p.add_argument("--data", default=",".join(PRECISION_DATA),
+                   help=f"pool outputs for --part precision, comma-separated: {', '.join(PRECISION_DATA)}")
     p.add_argument("--sizes", default="20000,60000", help="pool sizes for --part strategies")
     p.add_argument("--strategies", default="all", help="comma-separated names, or all")
     p.add_argument("--classes", type=int, default=101)
     p.add_argument("--dims", default="768,2048", help="embedding size per modality")
     p.add_argument("--budget", type=int, default=1000)
-    p.add_argument("--labelled", type=int, default=1000, help="labelled rows in the pool")
+    p.add_argument("--labeled", "--labelled", dest="labeled", type=int, default=1000, help="labelled rows in the pool")
     p.add_argument("--naive-n", type=int, default=2000)
     p.add_argument("--naive-budget", type=int, default=100)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per case")
@@ -328,7 +345,7 @@ def main() -> None:
         print(json.dumps(run_passes(60000, sum(args.dims))), flush=True)
         return
     if args.part == "precision":
-        for result in run_precision(args.seeds):
+        for result in run_precision(args.seeds, data=tuple(args.data.split(","))):
             print(json.dumps(result), flush=True)
         return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from bmmal.strategies.kmeanspp import LocalParts, OuterProductEmbedding, Parts, PoolPart, owner
+from bmmal.strategies.kmeanspp import NORM_BLOCK_ROWS, LocalParts, OuterProductEmbedding, Parts, PoolPart, owner
 
 BLOCK_ELEMENTS = 2 ** 23  # pairwise numbers per block (64 MiB in float64)
 
@@ -30,8 +30,8 @@ def _compute(t: torch.Tensor) -> torch.Tensor:
 
 
 def _sq_norms(blocks: list[torch.Tensor]) -> torch.Tensor:
-    """float64 squared row norms over the blocks, 4096 rows at a time (no float64 copy of a block)."""
-    return sum(torch.cat([torch.linalg.vector_norm(c.double(), dim=1) ** 2 for c in b.split(4096)])
+    """float64 squared row norms over the blocks, a few rows at a time (no float64 copy of a block)."""
+    return sum(torch.cat([torch.linalg.vector_norm(c.double(), dim=1) ** 2 for c in b.split(NORM_BLOCK_ROWS)])
                for b in blocks)
 
 

@@ -30,7 +30,7 @@ import torch
 from bmmal.strategies.precision import FactorRow, StoredFactor
 
 ZERO_DISTANCE_TOLERANCE = 1e-6  # relative to |g_i|^2 + |g_c|^2: below this, rounding, not distance
-NORM_BLOCK_ROWS = 4096  # rows per block of the float64 squared norms
+NORM_BLOCK_ROWS = 512  # rows per block of the float64 squared norms (a block of 4096 rows was 5x slower: cache)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class OuterProductEmbedding:
             raise ValueError(f"scales must be [{len(blocks[0])}, {len(blocks)}], got {tuple(self.scales.shape)}")
         self._scale_columns = None if self.scales is None else [s.contiguous() for s in self.scales.T]
         self.precision = precision
+        self._buffers: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._blocks[0])
@@ -103,26 +104,40 @@ class OuterProductEmbedding:
                    scales=None if self.scales is None else tuple(float(s) for s in self.scales[i]),
                    sq_norm=float(sq_norm))
 
-    def dots(self, row: Row) -> torch.Tensor:
-        """[N] float64 <g_i, g_row>: one product per factor block, float32 accumulation, float64 product."""
+    def _buffer(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        """An [N] scratch tensor kept between picks (see `StoredFactor.dots` on why not a fresh one)."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype:
+            buffer = self._buffers[name] = torch.empty(len(self), dtype=dtype, device=self.device)
+        return buffer
+
+    def dots(self, row: Row, out: torch.Tensor | None = None) -> torch.Tensor:
+        """[N] float64 <g_i, g_row>: one product per factor block, float32 accumulation, float64 product.
+
+        out: an [N] float64 buffer for the result (the intermediates use buffers of this embedding)."""
         features = None
         for m, (block, z) in enumerate(zip(self._blocks, row.blocks)):
-            product = block.dots(z)
+            product = block.dots(z, out=self._buffer(f"block{m}", block.dot_dtype))
             if self.scales is not None:
                 product.mul_(self._scale_columns[m]).mul_(row.scales[m])
             features = product if features is None else features.add_(product)
-        features = features.double()
+        out = torch.empty(len(self), dtype=torch.float64, device=self.device) if out is None else out
+        out.copy_(features)
         if self._residual is not None:
-            features.mul_(self._residual.dots(row.residual))
-        return features
+            out.mul_(self._residual.dots(row.residual, out=self._buffer("residual", self._residual.dot_dtype)))
+        return out
 
-    def sq_distances_to(self, row: int | Row, sq_norms: torch.Tensor) -> torch.Tensor:
-        """[N] float64 squared distances from every row to `row` (a position here, or a Row from anywhere)."""
+    def sq_distances_to(self, row: int | Row, sq_norms: torch.Tensor, out: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """[N] float64 squared distances from every row to `row` (a position here, or a Row from anywhere).
+
+        out: an [N] float64 buffer for the result."""
         if not isinstance(row, Row):
             row = self.row(int(row), sq_norms[int(row)])
-        bound = sq_norms + row.sq_norm
-        d2 = torch.add(bound, self.dots(row), alpha=-2.0)
-        return d2.masked_fill_(d2 <= ZERO_DISTANCE_TOLERANCE * bound, 0.0)
+        bound = torch.add(sq_norms, row.sq_norm, out=self._buffer("bound", torch.float64))
+        d2 = torch.add(bound, self.dots(row, out=out), alpha=-2.0, out=out)
+        zero = torch.le(d2, bound.mul_(ZERO_DISTANCE_TOLERANCE), out=self._buffer("zero", torch.bool))
+        return d2.masked_fill_(zero, 0.0)
 
     def materialize(self) -> torch.Tensor:
         """[N, C*D]; only for tests and for measuring the naive method."""
@@ -140,7 +155,7 @@ class Embedding(Protocol):
 
     def __len__(self) -> int: ...
     def sq_norms(self) -> torch.Tensor: ...
-    def sq_distances_to(self, row, sq_norms: torch.Tensor) -> torch.Tensor: ...
+    def sq_distances_to(self, row, sq_norms: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 # --- counter-based uniforms (SplitMix64, Steele, Lea & Flood, OOPSLA 2014), in int64 tensor arithmetic ---
@@ -153,19 +168,26 @@ def _signed(c: int) -> int:
     return c - (1 << 64) if c >= 1 << 63 else c
 
 
-def _shift_right(z: torch.Tensor, s: int) -> torch.Tensor:
+def _shift_right(z: torch.Tensor, s: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """Logical right shift of int64 bit patterns."""
-    return (z >> s) & ((1 << (64 - s)) - 1)
+    return torch.bitwise_right_shift(z, s, out=out).bitwise_and_((1 << (64 - s)) - 1)
 
 
-def row_uniforms(key: int, counters: torch.Tensor) -> torch.Tensor:
+def row_uniforms(key: int, counters: torch.Tensor, out: torch.Tensor | None = None,
+                 work: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """float64 uniforms in (0, 1], one per entry of `counters` (int64 (global_index + 1) * gamma, wrapping):
-    SplitMix64's output for the stream seeded with `key`, at those positions. Bitwise identical on every device."""
-    z = counters + _signed(key % (1 << 64))
-    z = (z ^ _shift_right(z, 30)) * _signed(_MIX1)
-    z = (z ^ _shift_right(z, 27)) * _signed(_MIX2)
-    z = z ^ _shift_right(z, 31)
-    return (_shift_right(z, 11) + 1).double() * 2.0 ** -53
+    SplitMix64's output for the stream seeded with `key`, at those positions. Bitwise identical on every device.
+
+    out: a float64 buffer for the result; work: two int64 buffers shaped like `counters` (reused per pick)."""
+    z, t = work if work is not None else (torch.empty_like(counters), torch.empty_like(counters))
+    torch.add(counters, _signed(key % (1 << 64)), out=z)
+    for shift, mix in ((30, _MIX1), (27, _MIX2), (31, None)):
+        z.bitwise_xor_(_shift_right(z, shift, out=t))
+        if mix is not None:
+            z.mul_(_signed(mix))
+    if out is None:
+        out = torch.empty(counters.shape, dtype=torch.float64, device=counters.device)
+    return out.copy_(_shift_right(z, 11, out=t).add_(1)).mul_(2.0 ** -53)
 
 
 def row_counters(index: torch.Tensor) -> torch.Tensor:
@@ -182,7 +204,7 @@ class PoolPart:
     Holds the part's embedding, which rows may still be chosen (`open`: eligible and not chosen) and
     each row's squared distance to the nearest chosen row (`min_d2`). Proposals are (score, global
     index) pairs, lower is better, so the driver's choice is `min` over parts: ties go to the lowest
-    global index, whatever the split.
+    global index, whatever the split. The [N] work vectors of a pick live in buffers kept between picks.
     """
 
     def __init__(self, embedding: Embedding, eligible: torch.Tensor | np.ndarray | None = None, offset: int = 0,
@@ -198,10 +220,14 @@ class PoolPart:
             self.open = torch.as_tensor(eligible).to(device=device, dtype=torch.bool).clone()
         if len(self.open) != n:
             raise ValueError(f"eligible has {len(self.open)} rows, the embedding {n}")
+        self._closed = ~self.open
         ids = (torch.arange(self.offset, self.offset + n, device=device) if row_ids is None
                else torch.as_tensor(np.asarray(row_ids), dtype=torch.long).to(device))
         self.counters = row_counters(ids)  # the draws of a row depend on its pool row id only
         self.min_d2: torch.Tensor | None = None
+        self._d2 = torch.empty(n, dtype=torch.float64, device=device)
+        self._scores = torch.empty(n, dtype=torch.float64, device=device)
+        self._draw_work = (torch.empty_like(self.counters), torch.empty_like(self.counters))
 
     def __len__(self) -> int:
         return len(self.open)
@@ -210,32 +236,34 @@ class PoolPart:
         return int(self.open.sum())
 
     def _best(self, scores: torch.Tensor) -> tuple[float, int]:
-        """The lowest finite score among open rows (first position on ties), or NO_PROPOSAL."""
-        scores = scores.masked_fill(~self.open, math.inf)
+        """The lowest finite score among open rows (first position on ties), or NO_PROPOSAL. Overwrites `scores`."""
         if len(scores) == 0:
             return NO_PROPOSAL
-        i = int(torch.argmin(scores))
+        i = int(torch.argmin(scores.masked_fill_(self._closed, math.inf)))
         value = float(scores[i])
         return (value, self.offset + i) if math.isfinite(value) else NO_PROPOSAL
 
     def largest_norm(self) -> tuple[float, int]:
         """Proposal for the first k-means++ pick: the open row of largest norm."""
-        return self._best(-self.sq_norms)
+        return self._best(torch.neg(self.sq_norms, out=self._scores))
 
     def farthest(self) -> tuple[float, int]:
         """Proposal for a greedy k-center pick: the open row farthest from every chosen row."""
-        return NO_PROPOSAL if self.min_d2 is None else self._best(-self.min_d2)
+        return NO_PROPOSAL if self.min_d2 is None else self._best(torch.neg(self.min_d2, out=self._scores))
+
+    def _exponentials(self, key: int) -> torch.Tensor:
+        """E_i = -log U_i for every row, in the scores buffer."""
+        return row_uniforms(key, self.counters, out=self._scores, work=self._draw_work).log_().neg_()
 
     def race(self, key: int) -> tuple[float, int]:
         """Proposal for a k-means++ D^2 draw: the open row of least E_i / D^2_i (rows at distance 0 never win)."""
         if self.min_d2 is None:
             return NO_PROPOSAL
-        exponential = -torch.log(row_uniforms(key, self.counters))
-        return self._best(exponential / self.min_d2)  # x / 0 = inf: never chosen
+        return self._best(self._exponentials(key).div_(self.min_d2))  # x / 0 = inf: never chosen
 
     def uniform_draws(self, key: int, count: int) -> list[tuple[float, int]]:
         """The `count` open rows of smallest E_i (a uniform draw without replacement), as proposals."""
-        exponential = (-torch.log(row_uniforms(key, self.counters))).masked_fill(~self.open, math.inf)
+        exponential = self._exponentials(key).masked_fill_(self._closed, math.inf)
         count = min(count, self.open_count())
         values, positions = torch.topk(exponential, count, largest=False, sorted=True)
         return [(float(v), self.offset + int(i)) for v, i in zip(values, positions)]
@@ -250,11 +278,12 @@ class PoolPart:
     def add_centre(self, row: Row | int, key: int | None = None) -> tuple[float, int]:
         """Take `row` as chosen: update the nearest distances, close the row if it is here, and return the
         proposal for the next pick: the k-means++ race with `key`, or (key None) the farthest row."""
-        d2 = self.embedding.sq_distances_to(row, self.sq_norms)
-        self.min_d2 = d2 if self.min_d2 is None else torch.minimum(self.min_d2, d2, out=self.min_d2)
+        d2 = self.embedding.sq_distances_to(row, self.sq_norms, out=self._d2)
+        self.min_d2 = d2.clone() if self.min_d2 is None else torch.minimum(self.min_d2, d2, out=self.min_d2)
         index = row.index if isinstance(row, Row) else row + self.offset
         if 0 <= index - self.offset < len(self):
             self.open[index - self.offset] = False
+            self._closed[index - self.offset] = True
             self.min_d2[index - self.offset] = 0.0
         return self.farthest() if key is None else self.race(key)
 

@@ -46,12 +46,14 @@ class StackedOuterProducts:
     def sq_norms(self) -> torch.Tensor:
         return torch.stack([block.sq_norms() for block in self.blocks]).sum(0)
 
-    def sq_distances_to(self, row: int, sq_norms: torch.Tensor) -> torch.Tensor:
-        dot = sum((b.residual @ b.residual[row]).double() * (b.features @ b.features[row]).double()
-                  for b in self.blocks)
+    def sq_distances_to(self, row: int, sq_norms: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        dot = None
+        for block in self.blocks:
+            product = block.dots(block.row(row, sq_norms[row]))
+            dot = product if dot is None else dot.add_(product)
         bound = sq_norms + sq_norms[row]
-        d2 = bound - 2.0 * dot
-        return torch.where(d2 <= ZERO_DISTANCE_TOLERANCE * bound, torch.zeros_like(d2), d2)
+        d2 = torch.add(bound, dot, alpha=-2.0, out=out)
+        return d2.masked_fill_(d2 <= ZERO_DISTANCE_TOLERANCE * bound, 0.0)
 
     def materialize(self) -> torch.Tensor:
         """[N, sum of block sizes]; only for tests."""
