@@ -18,12 +18,9 @@ import time
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
 from bmmal import datasets
 from bmmal.config import RunConfig, load_yaml, parse_config
+from bmmal.metrics import probe_accuracy
 from bmmal.models.training import TrainingLoop, build_model
 
 
@@ -40,12 +37,12 @@ def embeddings(model, data, rows: np.ndarray, batch_size: int = 512) -> dict[str
 def probe_accuracies(model, train_set, rows: np.ndarray, test_set) -> dict[str, float]:
     """Per modality: a logistic regression on the frozen embeddings of the labelled rows, test accuracy."""
     fit_z, test_z = embeddings(model, train_set, rows), embeddings(model, test_set, np.arange(len(test_set)))
-    out = {}
-    for m in fit_z:
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-        probe.fit(fit_z[m], train_set.labels[rows])
-        out[m] = float(probe.score(test_z[m], test_set.labels))
-    return out
+    def everywhere(n: int) -> np.ndarray:  # every modality present
+        return np.ones((n, len(fit_z)), dtype=bool)
+
+    scores = probe_accuracy(fit_z, train_set.labels[rows], everywhere(len(rows)),
+                            test_z, test_set.labels, everywhere(len(test_set)))
+    return {m: scores[f"probe_accuracy_micro:{m}"] for m in fit_z}
 
 
 def fused_accuracy(model, data, batch_size: int = 512) -> float:
@@ -109,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="an e2e benchmark config (its first dataset and its base)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--labelled", type=int, nargs="+", default=[200, 500])
+    parser.add_argument("--labeled", "--labelled", dest="labeled", type=int, nargs="+", default=[200, 500])
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--unimodal-loss-weight", type=float, default=None,
                         help="override train.unimodal_loss_weight (0: the fused loss only)")

@@ -136,6 +136,8 @@ class RunConfig(Strict):
     mc_passes: PositiveInt = 10
     selection_stats: bool = True  # Shapley balance of each selected batch (costs one 2^M-coalition pass)
     eval_batch_size: PositiveInt = 1024
+    probes: bool = Field(False, description="also measure each modality's linear-probe test accuracy (a logistic "
+                                            "regression on its embeddings of the labeled rows) every round")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)  # TensorBoard, MLflow
 
     def labels_needed(self) -> int:

@@ -66,7 +66,8 @@ class ActiveLearner:
 
     def _record(self, round_index: int, extra: dict) -> dict:
         row = {"round": round_index, "n_labeled": self.pool.n_labeled,
-               **evaluate(self.model, self.test_set, self.config.eval_batch_size), **extra}
+               **evaluate(self.model, self.test_set, self.config.eval_batch_size,
+                          probe_on=(self.train_set, self.pool.labeled_rows) if self.config.probes else None), **extra}
         self.history.append(row)
         return row
 

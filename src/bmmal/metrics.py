@@ -1,4 +1,5 @@
-"""Evaluation metrics: fused accuracy (micro and macro), per-modality accuracy, F1, ECE, contribution.
+"""Evaluation metrics: fused accuracy (micro and macro), per-modality accuracy, F1, ECE, contribution,
+and (opt-in) linear-probe accuracy of each modality's embedding.
 
 "micro" accuracy is the fraction of correct predictions; "macro" accuracy is the mean per-class
 recall (the reference code's "Top-1" is this macro one).
@@ -10,7 +11,10 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from bmmal.contribution import contribution_shares
 from bmmal.inference import pool_outputs
@@ -62,12 +66,34 @@ def completeness_accuracy(y_true: np.ndarray, y_pred: np.ndarray, present: np.nd
     return out
 
 
-def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
+def probe_accuracy(fit: dict[str, np.ndarray], fit_labels: np.ndarray, fit_present: np.ndarray,
+                   test: dict[str, np.ndarray], test_labels: np.ndarray, test_present: np.ndarray) -> dict[str, float]:
+    """Per modality m, 'probe_accuracy_micro:m': a linear probe (standardised logistic regression) fitted on
+    m's frozen embeddings of the `fit` rows, accuracy on the `test` rows (rows where m is present).
+
+    The per-modality measure of the balanced-learning papers: it says how much each encoder learned even
+    when the unimodal heads are not trained (fused loss only). NaN when the fit rows have fewer than two
+    classes."""
+    out = {}
+    for i, m in enumerate(fit):
+        rows, test_rows = fit_present[:, i], test_present[:, i]
+        if len(np.unique(fit_labels[rows])) < 2 or not test_rows.any():
+            out[f"probe_accuracy_micro:{m}"] = float("nan")
+            continue
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        probe.fit(fit[m][rows], fit_labels[rows])
+        out[f"probe_accuracy_micro:{m}"] = accuracy_micro(test_labels[test_rows], probe.predict(test[m][test_rows]))
+    return out
+
+
+def evaluate(model, dataset, batch_size: int = 1024, probe_on: tuple | None = None) -> dict[str, float]:
     """Test metrics of a trained model. Per-modality names are 'metric:modality'; unimodal accuracy and
     contribution shares are over the samples that have the modality; with missing modalities the fused
-    accuracy is also split into complete and incomplete samples (`completeness_accuracy`)."""
-    out = pool_outputs(model, dataset, np.zeros(len(dataset), dtype=bool), ("unimodal_probs", "shapley"),
-                       batch_size=batch_size)
+    accuracy is also split into complete and incomplete samples (`completeness_accuracy`).
+
+    probe_on: (train dataset, labeled rows) adds `probe_accuracy` (probes fitted on those rows' embeddings)."""
+    needs = ("unimodal_probs", "shapley") + (("embeddings",) if probe_on is not None else ())
+    out = pool_outputs(model, dataset, np.zeros(len(dataset), dtype=bool), needs, batch_size=batch_size)
     y = np.asarray(dataset.labels)
     pred = out.probs.argmax(1).numpy()
     metrics = {
@@ -87,4 +113,12 @@ def evaluate(model, dataset, batch_size: int = 1024) -> dict[str, float]:
             else float("nan")
     if not present.all():
         metrics.update(completeness_accuracy(y, pred, present))
+    if probe_on is not None:
+        train, rows = probe_on
+        rows = np.asarray(rows, dtype=np.int64)
+        fit = pool_outputs(model, train.subset(rows), np.zeros(len(rows), dtype=bool), ("embeddings",),
+                           batch_size=batch_size)
+        metrics.update(probe_accuracy({m: z.numpy() for m, z in fit.embeddings.items()},
+                                      np.asarray(train.labels)[rows], fit.presence().numpy(),
+                                      {m: z.numpy() for m, z in out.embeddings.items()}, y, present))
     return metrics

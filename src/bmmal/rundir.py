@@ -175,7 +175,8 @@ class Round0Cache:
         """What round 0 depends on: data, seed, initial budget, model and training settings."""
         relevant = {"dataset": config.dataset.model_dump(mode="json"), "seed": config.seed,
                     "initial_budget": config.initial_budget, "model": config.model.model_dump(mode="json"),
-                    "train": config.train.model_dump(mode="json"), "version": STATE_VERSION}
+                    "train": config.train.model_dump(mode="json"), "version": STATE_VERSION,
+                    **({"probes": True} if config.probes else {})}  # the cached metrics then hold the probes
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
     def holds(self, config: RunConfig) -> bool:

@@ -111,11 +111,13 @@ def paired_against(per_seed: pd.DataFrame, baseline: str, value: str = "aulc") -
 
 def balance_per_round(frame: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
     """Per strategy and round, means over seeds of: each modality's unimodal accuracy, the strongest-minus-
-    weakest gap, each modality's mean Shapley contribution share on the test split, and the normalised
-    entropy of those shares (gap and entropy are computed per seed, then averaged)."""
+    weakest gap, each modality's mean Shapley contribution share on the test split, the normalised
+    entropy of those shares (gap and entropy are computed per seed, then averaged), and each modality's
+    linear-probe accuracy where the runs measured it."""
     acc = [f"unimodal_accuracy_micro:{m}" for m in modalities]
     share = [f"contribution:{m}" for m in modalities]
-    per_seed = frame[["strategy", "round", "n_labeled", *acc, *share]].copy()
+    probes = [c for c in (f"probe_accuracy_micro:{m}" for m in modalities) if c in frame]  # when measured
+    per_seed = frame[["strategy", "round", "n_labeled", *acc, *share, *probes]].copy()
     per_seed["modality_gap"] = per_seed[acc].max(axis=1) - per_seed[acc].min(axis=1)
     per_seed["contribution_entropy"] = normalised_entropy(per_seed[share].to_numpy())
     return per_seed.groupby(["strategy", "round", "n_labeled"], sort=False).mean().reset_index()

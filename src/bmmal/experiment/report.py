@@ -106,18 +106,22 @@ def aulc_section(frame: pd.DataFrame, strategies: list[str]) -> list[str]:
 
 def balance_section(frame: pd.DataFrame, strategies: list[str], mods: list[str]) -> list[str]:
     stats = analysis.balance_per_round(frame, mods)
+    probed = [m for m in mods if f"probe_accuracy_micro:{m}" in stats]
     headers = ["strategy", "labels", *(f"acc {m}" for m in mods), "gap", *(f"contrib. {m}" for m in mods),
-               "entropy"]
+               "entropy", *(f"probe {m}" for m in probed)]
     rows = []
     for s in strategies:
         for _, r in stats[stats["strategy"] == s].sort_values("round").iterrows():
             rows.append([s, str(int(r["n_labeled"])), *(_num(r[f"unimodal_accuracy_micro:{m}"]) for m in mods),
                          _num(r["modality_gap"]), *(_num(r[f"contribution:{m}"]) for m in mods),
-                         _num(r["contribution_entropy"])])
+                         _num(r["contribution_entropy"]), *(_num(r[f"probe_accuracy_micro:{m}"]) for m in probed)])
     return ["### Modality balance per round",
             ("Means over seeds. acc m = test accuracy (micro) of modality m's unimodal head; gap = strongest minus "
              "weakest of those; contrib. m = mean Shapley contribution share of m on the test split at the true "
-             "label; entropy = H(shares) / log M (1 = every modality contributes equally)."), "",
+             "label; entropy = H(shares) / log M (1 = every modality contributes equally)"
+             + ("; probe m = test accuracy of a linear probe (logistic regression) on m's embeddings of the "
+                "labeled rows: how much m's encoder learned, also when its unimodal head is not trained."
+                if probed else ".")), "",
             table(headers, rows), ""]
 
 
@@ -181,6 +185,10 @@ def figures(frame: pd.DataFrame, mods: list[str], stem: str, fig_dir: Path, titl
         ("Contribution shares", plots.modality_curves(
             frame, fig_dir / f"{stem}-contribution.png", "contribution:", mods, "mean Shapley share",
             f"{title}: contribution share of each modality on the test split"))]
+    if all(f"probe_accuracy_micro:{m}" in frame for m in mods):
+        out.append(("Per-modality linear-probe accuracy", plots.modality_curves(
+            frame, fig_dir / f"{stem}-probe-accuracy.png", "probe_accuracy_micro:", mods,
+            "linear-probe accuracy (micro)", f"{title}: linear probe on each modality's embeddings")))
     if not analysis.selection_per_round(frame, mods).empty:
         out.append(("Selection composition over rounds", plots.modality_curves(
             frame[frame["round"] >= 1], fig_dir / f"{stem}-selection.png", "selected_dominant_share:", mods,
