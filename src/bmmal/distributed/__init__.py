@@ -6,7 +6,8 @@
 `select` returns global row indices into the concatenation of the shards, the same rows that
 single-process selection returns on the concatenated pool (badge, bmmal, coreset, random).
 `ShardedStrategy(strategy)` is a Strategy that does this with one in-memory pool cut into shards.
-`write_pool_shards` runs pool inference shard by shard (resumable) and stores each shard.
+`write_pool_shards` runs pool inference shard by shard (resumable) and stores each shard; with
+executor="ray" through Ray Data, in a bounded pool of actors that each hold the model.
 Needs the `ray` extra for selection; storing and loading shards does not.
 """
 

@@ -3,8 +3,8 @@
 `write_pool_shards` plans the shards (`rows_per_shard` rows each), writes `pool.json` with the plan,
 and runs `bmmal.inference.pool_outputs` on each missing shard, storing it atomically (shards.py): a
 rerun after an interruption skips the shards already on disk and refuses a different plan. With
-`executor="ray"` the missing shards run as parallel Ray tasks (the model and the dataset are put in
-the object store once); with `"local"` one after another in this process.
+`executor="ray"` the missing shards go through Ray Data, to a bounded pool of actors that each hold the
+model (ray_writer.py); with `"local"` one after another in this process. Both write the same arrays.
 """
 
 from __future__ import annotations
@@ -26,22 +26,26 @@ def shard_paths(out_dir: Path, n: int, rows_per_shard: int, suffix: str) -> list
             for i, start in enumerate(range(0, n, rows_per_shard))]
 
 
-def _write_one(model, dataset, labeled, needs, start: int, stop: int, path: str, batch_size: int) -> str:
+def write_shard(model, dataset, labeled, needs, start: int, stop: int, path: str, batch_size: int) -> None:
+    """Pool inference over rows start..stop-1, stored atomically as the shard `path`."""
     from bmmal.inference import pool_outputs
 
-    rows = np.arange(start, stop)
-    outputs = pool_outputs(model, dataset.subset(rows), labeled[start:stop], needs, batch_size=batch_size)
+    outputs = pool_outputs(model, dataset.subset(np.arange(start, stop)), labeled[start:stop], needs,
+                           batch_size=batch_size)
     save_shard(outputs, path)
-    return path
 
 
 def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_per_shard: int, *,
                       batch_size: int = 1024, executor: str = "local", address: str | None = None,
-                      file_format: str = "npy") -> list[Path]:
+                      file_format: str = "npy", actors: int | None = None,
+                      actor_options: dict | None = None) -> list[Path]:
     """Paths of the shards (in pool order) holding `model`'s pool outputs over `dataset`.
 
     needs: the PoolOutputs fields to store (a strategy's `needs`; `mc_probs` cannot be stored).
-    file_format: "npy" (one folder of memory-mappable .npy files per shard) or "npz"."""
+    file_format: "npy" (one folder of memory-mappable .npy files per shard) or "npz".
+    executor "ray": on the Ray at `address` (None: the running Ray, or a new local one), in at most
+    `actors` actors (None: one per CPU of the cluster), each with the Ray actor options `actor_options`
+    (default: one CPU each, e.g. {"num_cpus": 4}); the model runs on the device it was pickled on."""
     needs = set(needs)
     if needs - STORABLE:
         raise BmmalError(f"shards cannot store {', '.join(sorted(needs - STORABLE))}")
@@ -51,6 +55,10 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
         raise BmmalError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
     if executor not in ("local", "ray"):
         raise BmmalError(f"executor must be local or ray, got {executor!r}")
+    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, int) or actors < 1):
+        raise BmmalError(f"actors must be a positive integer or None, got {actors!r}")
+    if actor_options is not None and not isinstance(actor_options, dict):
+        raise BmmalError(f"actor_options must be a dict of Ray actor options, got {type(actor_options).__name__}")
     labeled = np.asarray(labeled, dtype=bool)
     if len(labeled) != len(dataset):
         raise BmmalError(f"labeled has {len(labeled)} rows, the dataset {len(dataset)}")
@@ -66,13 +74,9 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
     missing = [(str(path), start, stop) for path, start, stop in shards if not path.exists()]
     if executor == "local":
         for path, start, stop in missing:
-            _write_one(model, dataset, labeled, needs, start, stop, path, batch_size)
+            write_shard(model, dataset, labeled, needs, start, stop, path, batch_size)
     elif missing:
-        import ray
+        from bmmal.distributed.ray_writer import write_with_ray_data
 
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False)
-        refs = [ray.put(x) for x in (model, dataset, labeled)]
-        task = ray.remote(_write_one)
-        ray.get([task.remote(*refs, needs, start, stop, path, batch_size) for path, start, stop in missing])
+        write_with_ray_data(model, dataset, labeled, needs, missing, batch_size, actors, address, actor_options)
     return [path for path, _, _ in shards]

@@ -1,0 +1,106 @@
+"""Pool inference through Ray Data: the missing shards as a Ray Dataset of shard specs, one shard per
+`map_batches` call, in a bounded pool of actors that each hold the model.
+
+Each actor takes the model, the dataset and `labeled` from Ray's object store once, when it starts (so a
+large encoder is deserialised once per actor, not once per shard); then, one shard spec at a time, it
+runs `bmmal.inference.pool_outputs` on that slice of rows and stores it with `save_shard` (atomic: a
+shard on disk is complete) and returns only its path. Ray Data streams the specs to at most `actors`
+actors with backpressure, and the driver receives paths, never arrays.
+
+Failures: an actor that dies (its process killed, its node lost) is restarted and its shard rerun
+(writing a shard is idempotent) up to `RESTARTS` times; after that, or when the model raises, the write
+stops with one line naming the shard or saying how many are missing. Shards already written stay, and a
+rerun writes only the others.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bmmal.distributed.writer import write_shard
+from bmmal.errors import BmmalError
+
+RESTARTS = 2  # per actor, and retries per shard after an actor death; a model that always crashes its process fails
+
+
+class ShardFailed(Exception):
+    """Raised in an actor: the shard it was writing and what went wrong."""
+
+
+class ShardWriter:
+    """A Ray Data actor: the model, the dataset and `labeled`, fetched once; `__call__` writes shards."""
+
+    def __init__(self, refs, needs: set[str], batch_size: int):
+        import ray
+
+        self.model, self.dataset, self.labeled = ray.get(list(refs))
+        self.needs, self.batch_size = needs, batch_size
+
+    def __call__(self, specs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for path, start, stop in zip(specs["path"], specs["start"], specs["stop"]):
+            try:
+                write_shard(self.model, self.dataset, self.labeled, self.needs, int(start), int(stop), str(path),
+                            self.batch_size)
+            except Exception as e:  # noqa: BLE001 - any failure of the model or the write is reported with its shard
+                first_line = (str(e).splitlines() or [""])[0]
+                raise ShardFailed(f"shard {path}: {type(e).__name__}: {first_line}") from None
+        return {"path": specs["path"]}
+
+
+def write_with_ray_data(model, dataset, labeled, needs, missing: list[tuple[str, int, int]], batch_size: int,
+                        actors: int | None, address: str | None, actor_options: dict | None) -> None:
+    """Write the `missing` shards ((path, start, stop) each) in at most `actors` Ray actors."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise BmmalError("executor ray needs Ray Data: pip install 'bmmal[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False)
+    options = {"num_cpus": 1, "max_restarts": RESTARTS, "max_task_retries": RESTARTS, **(actor_options or {})}
+    if actors is None:  # as many as the cluster's CPUs hold
+        actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(options["num_cpus"], 1e-9)))
+    refs = [ray.put(x) for x in (model, dataset, labeled)]
+    specs = ray.data.from_items([{"path": p, "start": a, "stop": b} for p, a, b in missing],
+                                override_num_blocks=len(missing))  # one block per shard: no shard waits for another
+    with warnings.catch_warnings():  # Ray 2.60 deprecates max_restarts in map_batches but names no replacement
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        written = specs.map_batches(ShardWriter, fn_constructor_args=(refs, set(needs), batch_size), batch_size=1,
+                                    concurrency=min(actors, len(missing)), **options)
+    message = None
+    try:
+        for _ in written.iter_batches(batch_size=None):  # streams: the paths of finished shards, as they finish
+            pass
+    except Exception as e:  # noqa: BLE001 - every Ray Data failure becomes one line
+        message = failure(e)
+    # Ray Data's executor can keep its actors, and the CPUs they hold, in reference cycles (seen after a
+    # failure): collect them now, not at some later full collection, so that the next job's actors do not
+    # wait for CPUs; and raise outside the except clause, so that no traceback keeps them alive either
+    del written
+    gc.collect()
+    if message is not None:
+        left = sum(not Path(path).exists() for path, _, _ in missing)
+        raise BmmalError(f"pool inference through Ray Data failed: {message}; {left} of the {len(missing)} shards "
+                         f"to write are not written (the others are complete; run again to write the rest)")
+
+
+def failure(error: BaseException) -> str:
+    """What went wrong, in one line: the shard whose model call raised, or an actor that died too often."""
+    from ray.exceptions import RayActorError
+
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or getattr(error, "cause", None) or error.__context__
+    for e in chain:  # Ray passes the actor's exception on as text (its traceback), not as an object
+        for line in str(e).splitlines():
+            if "ShardFailed: shard " in line:
+                return line.split("ShardFailed: ", 1)[1].strip()
+    if any(isinstance(e, RayActorError) for e in chain):
+        return f"an actor died (its process was killed, or its node was lost) after {RESTARTS} restarts"
+    root = chain[-1]
+    return f"{type(root).__name__}: {(str(root).splitlines() or [''])[0]}"
