@@ -117,7 +117,9 @@ def test_ray_data_writes_the_local_shards_and_a_rerun_writes_only_the_missing_on
     assert 1 <= len(loads(log)) <= 2  # six shards, the model unpickled once per actor (at most 2)
 
     stamps = {p: p.stat().st_mtime_ns for p in paths}
-    shutil.rmtree(paths[3])  # as if interrupted before the fourth shard
+    shutil.rmtree(paths[3])  # as if an actor was killed while writing the fourth shard: only its temporary is left
+    (paths[0].parent / ".shard-00003.x1y2z3").mkdir()
+    (paths[0].parent / ".shard-00003.x1y2z3" / "probs.npy").write_bytes(b"half")
     del stamps[paths[3]]
     before = len(loads(log))
     out = paths[0].parent

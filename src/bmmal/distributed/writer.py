@@ -2,7 +2,8 @@
 
 `write_pool_shards` plans the shards (`rows_per_shard` rows each), writes `pool.json` with the plan,
 and runs `bmmal.inference.pool_outputs` on each missing shard, storing it atomically (shards.py): a
-rerun after an interruption skips the shards already on disk and refuses a different plan. With
+rerun after an interruption skips the shards already on disk, deletes the temporaries of shards whose
+writing was cut short, and refuses a different plan. With
 `executor="ray"` the missing shards go through Ray Data, to a bounded pool of actors that each hold the
 model (ray_writer.py); with `"local"` one after another in this process. Both write the same arrays.
 """
@@ -10,6 +11,7 @@ model (ray_writer.py); with `"local"` one after another in this process. Both wr
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,16 @@ def write_shard(model, dataset, labeled, needs, start: int, stop: int, path: str
     outputs = pool_outputs(model, dataset.subset(np.arange(start, stop)), labeled[start:stop], needs,
                            batch_size=batch_size)
     save_shard(outputs, path)
+
+
+def remove_temporaries(out_dir: Path) -> None:
+    """Delete the half-written shards (hidden `.shard-*` temporaries) that a killed writer left behind.
+    So one folder takes one writer at a time: a second one would delete the first one's temporaries."""
+    for temporary in out_dir.glob(".shard-*"):
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
 
 
 def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_per_shard: int, *,
@@ -72,6 +84,7 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
     atomic_write_json(manifest, plan)
     shards = shard_paths(out_dir, len(dataset), rows_per_shard, ".npz" if file_format == "npz" else "")
     missing = [(str(path), start, stop) for path, start, stop in shards if not path.exists()]
+    remove_temporaries(out_dir)
     if executor == "local":
         for path, start, stop in missing:
             write_shard(model, dataset, labeled, needs, start, stop, path, batch_size)
