@@ -10,7 +10,8 @@ Parts (choose with --part; the default runs the first three):
   precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou, and all
               six views), on Emoji-9 and on Tux Paint features (--data); the share of picks equal to fp32's
               and the relative squared-distance error;
-  passes      one factor pass per precision at N = 60,000, d = 2,816 (CPU and wall ms; not in "all").
+  passes      one factor pass per precision at N = 60,000, d = 2,816 (CPU and wall ms; not in "all"), and
+              other products bmmal does not use (bf16 output, fp16, int8), for comparison; --threads applies.
 
 Every speed case runs in a fresh subprocess. The data are random (probabilities: softmax of Gaussian logits;
 embeddings: |Gaussian|, like ReLU outputs; Shapley values: random [N, 2, C]; MC-dropout passes: 10 random
@@ -294,6 +295,21 @@ def run_passes(n: int, dim: int, repeats: int = 20) -> dict:
         result[precision] = {"product": factor.dot_output, "wall_ms_per_pass": round(wall / repeats * 1e3, 1),
                              "cpu_ms_per_pass": round((after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime)
                                                       / repeats * 1e3, 1)}
+    v = torch.randn(dim)
+    others = {  # products bmmal does not use, for comparison: why bf16 with float32 output, and no fp16 or int8
+        "bf16 torch.mv (bf16 output)": (lambda a=features.bfloat16(), x=v.bfloat16(): torch.mv(a, x)),
+        "fp16 torch.mv": (lambda a=features.half(), x=v.half(): torch.mv(a, x)),
+        "fp16 F.linear": (lambda a=features.half(), x=v.half()[None]: torch.nn.functional.linear(a, x)),
+        "int8 torch._int_mm (8 columns)": (lambda a=(features * 20).clamp(max=127).to(torch.int8),
+                                           x=(v * 20).clamp(-127, 127).to(torch.int8)[:, None].expand(dim, 8).contiguous():
+                                           torch._int_mm(a, x)),
+    }
+    for name, product in others.items():
+        product()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            product()
+        result[name] = {"wall_ms_per_pass": round((time.perf_counter() - start) / repeats * 1e3, 1)}
     result["load_average_after"] = round(os.getloadavg()[0], 1)
     return result
 
@@ -341,7 +357,7 @@ def main() -> None:
     from bmmal import strategies
 
     if args.part == "passes":
-        torch.set_num_threads(1)
+        torch.set_num_threads(args.threads)
         print(json.dumps(run_passes(60000, sum(args.dims))), flush=True)
         return
     if args.part == "precision":
