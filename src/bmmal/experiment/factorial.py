@@ -127,18 +127,21 @@ def markdown(frame: pd.DataFrame, modalities: list[str], title: str, metric: str
                 "Colour and number: paired AULC difference against the reference cell; * p < 0.05, ** p < 0.01 "
                 "(two-sided Wilcoxon over seeds, not corrected for the number of cells).", ""]
     stats = balance_by_trainer(frame, modalities)
+    probed = [m for m in modalities if f"probe_accuracy_micro:{m}" in stats]
     headers = ["trainer", "labels", *(f"acc {m}" for m in modalities), "gap",
-               *(f"contrib. {m}" for m in modalities), "entropy"]
+               *(f"contrib. {m}" for m in modalities), "entropy", *(f"probe {m}" for m in probed)]
     rows = []
     for t in trainers:
         for _, r in stats[stats["trainer"] == t].sort_values("round").iterrows():
             rows.append([t, str(int(r["n_labeled"])), *(f"{r[f'unimodal_accuracy_micro:{m}']:.3f}" for m in modalities),
                          f"{r['modality_gap']:.3f}", *(f"{r[f'contribution:{m}']:.3f}" for m in modalities),
-                         f"{r['contribution_entropy']:.3f}"])
+                         f"{r['contribution_entropy']:.3f}", *(f"{r[f'probe_accuracy_micro:{m}']:.3f}" for m in probed)])
     out += ["### Modality balance per round, per trainer",
             "Means over strategies and seeds. acc m = test accuracy of modality m's unimodal head; gap = strongest "
             "minus weakest; contrib. m = mean Shapley contribution share on the test split; entropy = "
-            "H(shares) / log M (1 = equal contributions).", "", table(headers, rows), ""]
+            "H(shares) / log M (1 = equal contributions)"
+            + ("; probe m = linear-probe accuracy of m's embeddings (docs/reports.md)." if probed else "."),
+            "", table(headers, rows), ""]
     return out
 
 

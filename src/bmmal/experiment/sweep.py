@@ -4,8 +4,8 @@ A benchmark becomes a sweep when its labels carry axes as "axis=value" pairs: se
 ("trainer=joint"), and dataset labels may ("interaction=unique,lo=0.5", since a settings axis cannot
 change dataset options). Every (dataset, setting) is one point of the sweep. Per point and strategy:
 the AULC of the fused accuracy and its paired difference against BADGE over seeds (wins/ties/losses,
-two-sided Wilcoxon p), and the *weak* modality's head: the modality whose unimodal head has the lowest
-mean test accuracy at that point, with its AULC, its mean Shapley share at the last round and its share
+two-sided Wilcoxon p), and the *weak* modality's head: the modality whose unimodal head (or linear probe,
+where the runs measured probes) has the lowest mean test accuracy at that point, with its AULC, its mean Shapley share at the last round and its share
 among the dominant modalities of the selected samples. The figure shows, over two chosen axes (the
 first two axes with more than one value, by default) and for each value of the remaining axes: the
 difference against BADGE, with significance marked, and the weak head's AULC alongside.
@@ -50,10 +50,17 @@ def is_sweep(wide: pd.DataFrame) -> bool:
         frame[a].nunique() > 1 for a in axes)
 
 
+def modality_accuracy(point: pd.DataFrame, modality: str) -> str:
+    """The column that measures one modality: its linear probe where the runs recorded probes (`probes: true`,
+    the measure that stays meaningful when the unimodal heads are not trained), else its unimodal head."""
+    probe = f"probe_accuracy_micro:{modality}"
+    return probe if probe in point else f"unimodal_accuracy_micro:{modality}"
+
+
 def weak_modality(point: pd.DataFrame, modalities: list[str]) -> str | None:
-    """The modality whose unimodal head has the lowest mean test accuracy over all rows of a point."""
-    means = {m: point[f"unimodal_accuracy_micro:{m}"].mean() for m in modalities
-             if f"unimodal_accuracy_micro:{m}" in point}
+    """The modality with the lowest mean test accuracy (`modality_accuracy`) over all rows of a point."""
+    means = {m: point[modality_accuracy(point, m)].mean() for m in modalities
+             if modality_accuracy(point, m) in point}
     means = {m: v for m, v in means.items() if np.isfinite(v)}
     return min(means, key=means.get) if len(means) > 1 else None
 
@@ -64,7 +71,7 @@ def point_summary(point: pd.DataFrame, modalities: list[str], baseline: str = BA
     per_seed = analysis.aulc_per_seed(point, "accuracy_micro")
     against = analysis.paired_against(per_seed, baseline) if baseline in set(per_seed["strategy"]) else {}
     weak = weak_modality(point, modalities)
-    weak_head = analysis.aulc_per_seed(point, f"unimodal_accuracy_micro:{weak}") if weak else None
+    weak_head = analysis.aulc_per_seed(point, modality_accuracy(point, weak)) if weak else None
     last = point[point["round"] == point["round"].max()]
     rows = []
     for strategy, part in per_seed.groupby("strategy", sort=False):
@@ -207,8 +214,8 @@ def sections(wide: pd.DataFrame, modalities_of, fig_dir: Path, run_dir: Path, re
               "of the fused accuracy (micro), its paired difference against badge over seeds (* p < 0.05, ** p < "
               "0.01, two-sided Wilcoxon signed-rank; the smallest p is 2 / 2^seeds: 0.0625 with 5 seeds, so "
               "nothing can be marked below 6 seeds; W/T/L says more). "
-              "weak = the modality whose unimodal head has the lowest mean test accuracy at that point; its head's "
-              "AULC, its mean Shapley contribution share on the test split at the last round, and the share of "
+              "weak = the modality whose unimodal head (its linear probe, where the runs measured probes) has the "
+              "lowest mean test accuracy at that point; its head's (probe's) AULC, its mean Shapley contribution share on the test split at the last round, and the share of "
               "selected samples (rounds ≥ 1) whose dominant modality it is, with the same share in the unlabelled "
               "pool in brackets."), ""]
     groups = table.groupby(rest, sort=False) if rest else [((), table)]
