@@ -126,7 +126,7 @@ def run_case(args) -> dict:
     cpu_seconds = cpu_after.ru_utime + cpu_after.ru_stime - cpu.ru_utime - cpu.ru_stime
     peak = rss_mb("VmHWM")
     result = {"strategy": args.case, **params, "n": args.n, "classes": args.classes, "dim": sum(args.dims),
-              "budget": args.budget, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 1),
+              "budget": args.budget, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
               "load_average_1min": round(load, 1), "load_average_after": round(os.getloadavg()[0], 1),
               "rss_before_select_mb": round(before), "peak_rss_mb": round(peak),
               "peak_above_inputs_mb": round(peak - before), "peak_reset": reset, "rows": len(rows),
@@ -134,7 +134,7 @@ def run_case(args) -> dict:
     if has_floor:  # the mean of a floor run just before and one just after: memory bandwidth drifts
         floor_after = bare_passes(outputs, args.budget, FLOORS[args.case])
         floor, floor_cpu = ((b + a) / 2 for b, a in zip(floor_before, floor_after))
-        result.update({"floor_seconds": round(floor, 2), "floor_cpu_seconds": round(floor_cpu, 1),
+        result.update({"floor_seconds": round(floor, 2), "floor_cpu_seconds": round(floor_cpu, 2),
                        "floor_before_seconds": round(floor_before[0], 2), "floor_after_seconds": round(floor_after[0], 2),
                        "ratio": round(seconds / floor, 2), "cpu_ratio": round(cpu_seconds / max(floor_cpu, 1e-9), 2),
                        "load_average_after_floor": round(os.getloadavg()[0], 1)})

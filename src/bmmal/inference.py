@@ -226,7 +226,7 @@ def pool_outputs(model, data, labeled, needs: Iterable[str] = ("probs",), *, bat
     finally:
         if was_training:
             model.train()
-    return PoolOutputs(labeled=torch.as_tensor(labeled), probs=base["probs"], embeddings=base.get("embeddings", {}),
+    return PoolOutputs(labeled=torch.tensor(labeled), probs=base["probs"], embeddings=base.get("embeddings", {}),
                        unimodal_probs=base.get("unimodal_probs"), shapley=base.get("shapley"), mc_probs=mc,
                        fuse=cpu_fuse(model, device) if "fuse" in needs else None,
                        present=present if present is not None

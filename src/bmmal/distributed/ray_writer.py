@@ -70,7 +70,7 @@ def write_with_ray_data(model, dataset, labeled, needs, missing: list[tuple[str,
     with warnings.catch_warnings():  # Ray 2.60 deprecates max_restarts in map_batches but names no replacement
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         written = specs.map_batches(ShardWriter, fn_constructor_args=(refs, set(needs), batch_size), batch_size=1,
-                                    concurrency=min(actors, len(missing)), **options)
+                                    compute=ray.data.ActorPoolStrategy(size=min(actors, len(missing))), **options)
     message = None
     try:
         for _ in written.iter_batches(batch_size=None):  # streams: the paths of finished shards, as they finish

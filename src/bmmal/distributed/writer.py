@@ -78,9 +78,9 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
     plan = {"rows": len(dataset), "rows_per_shard": rows_per_shard, "format": file_format,
             "needs": sorted(needs - {"fuse"})}
     manifest = out_dir / "pool.json"
-    if manifest.exists() and json.loads(manifest.read_text()) != plan:
-        raise BmmalError(f"{out_dir} holds shards of another plan ({manifest.read_text().strip()}); "
-                         f"use another folder or the same rows, rows_per_shard, format and needs")
+    if manifest.exists() and (held := json.loads(manifest.read_text())) != plan:
+        raise BmmalError(f"{out_dir} holds shards of another plan ({json.dumps(held)}, this call's: "
+                         f"{json.dumps(plan)}); use another folder or the same rows, rows_per_shard, format and needs")
     atomic_write_json(manifest, plan)
     shards = shard_paths(out_dir, len(dataset), rows_per_shard, ".npz" if file_format == "npz" else "")
     missing = [(str(path), start, stop) for path, start, stop in shards if not path.exists()]
