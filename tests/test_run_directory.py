@@ -98,3 +98,17 @@ def test_damaged_round0_cache_entry_is_trained_again(tmp_path, capsys):
     with pytest.warns(UserWarning, match="round-0 cache entry .* is damaged"):
         again = ActiveLearner(config, tmp_path / "b", round0_cache=tmp_path / "cache").run()
     assert again[0]["accuracy_micro"] == first[0]["accuracy_micro"]
+
+
+def test_a_run_with_other_settings_names_what_differs(finished, tmp_path):
+    from bmmal.config import RunConfig
+    from bmmal.errors import BmmalError
+    from bmmal.rundir import RunDirectory
+
+    run = copy_run(finished, tmp_path)
+    wanted = RunConfig.model_validate({**SMALL, "seed": 0, "rounds": 1, "probes": True, "train": {"epochs": 3}})
+    with pytest.raises(BmmalError) as refused:
+        RunDirectory(run).status(wanted)
+    message = str(refused.value)
+    assert "other settings" in message and "probes: False -> True" in message and "train.epochs: 2 -> 3" in message
+    assert "\n" not in message

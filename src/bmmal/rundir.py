@@ -54,6 +54,18 @@ def load_checkpoint(path: Path) -> dict:
 
 
 
+def _differences(held: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, as 'key: held -> wanted'."""
+    out = []
+    for key in dict.fromkeys([*held, *wanted]):
+        a, b = held.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def metrics_csv(rows: list[dict]) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
@@ -146,8 +158,11 @@ class RunDirectory:
         if not self.holds_run():
             self.check_new()
             return "new"
-        if self.config().model_copy(update={"tracking": config.tracking}) != config:  # tracking is not a setting
-            raise BmmalError(f"{self.path} holds a run with other settings")
+        held = self.config().model_copy(update={"tracking": config.tracking})  # tracking is not a setting
+        if held != config:
+            differ = _differences(held.model_dump(mode="json"), config.model_dump(mode="json"))
+            raise BmmalError(f"{self.path} holds a run with other settings ({', '.join(differ[:3])}"
+                             f"{', ...' if len(differ) > 3 else ''})")
         return "done" if self.completed_round() >= config.rounds else "resume"
 
     def commit(self, round_index: int, model, state: dict, history: list[dict]) -> None:
