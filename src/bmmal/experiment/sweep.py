@@ -59,8 +59,8 @@ def modality_accuracy(point: pd.DataFrame, modality: str) -> str:
 
 def weak_modality(point: pd.DataFrame, modalities: list[str]) -> str | None:
     """The modality with the lowest mean test accuracy (`modality_accuracy`) over all rows of a point."""
-    means = {m: point[modality_accuracy(point, m)].mean() for m in modalities
-             if modality_accuracy(point, m) in point}
+    columns = {m: modality_accuracy(point, m) for m in modalities}
+    means = {m: point[c].mean() for m, c in columns.items() if c in point}
     means = {m: v for m, v in means.items() if np.isfinite(v)}
     return min(means, key=means.get) if len(means) > 1 else None
 

@@ -135,7 +135,8 @@ class OuterProductEmbedding:
         if not isinstance(row, Row):
             row = self.row(int(row), sq_norms[int(row)])
         bound = torch.add(sq_norms, row.sq_norm, out=self._buffer("bound", torch.float64))
-        d2 = torch.add(bound, self.dots(row, out=out), alpha=-2.0, out=out)
+        d2 = self.dots(row, out=out)
+        torch.add(bound, d2, alpha=-2.0, out=d2)
         zero = torch.le(d2, bound.mul_(ZERO_DISTANCE_TOLERANCE), out=self._buffer("zero", torch.bool))
         return d2.masked_fill_(zero, 0.0)
 
@@ -201,7 +202,7 @@ NO_PROPOSAL = (math.inf, -1)
 class PoolPart:
     """One contiguous part of a pool (all of it, or one shard) during greedy seeding.
 
-    Holds the part's embedding, which rows may still be chosen (`open`: eligible and not chosen) and
+    Holds the part's embedding, which rows may no longer be chosen (`closed`: not eligible, or chosen) and
     each row's squared distance to the nearest chosen row (`min_d2`). Proposals are (score, global
     index) pairs, lower is better, so the driver's choice is `min` over parts: ties go to the lowest
     global index, whatever the split. The [N] work vectors of a pick live in buffers kept between picks.
@@ -215,12 +216,11 @@ class PoolPart:
         device = self.sq_norms.device
         n = len(embedding)
         if eligible is None:
-            self.open = torch.ones(n, dtype=torch.bool, device=device)
+            self.closed = torch.zeros(n, dtype=torch.bool, device=device)
         else:
-            self.open = torch.as_tensor(eligible).to(device=device, dtype=torch.bool).clone()
-        if len(self.open) != n:
-            raise ValueError(f"eligible has {len(self.open)} rows, the embedding {n}")
-        self._closed = ~self.open
+            self.closed = ~torch.as_tensor(eligible).to(device=device, dtype=torch.bool)
+        if len(self.closed) != n:
+            raise ValueError(f"eligible has {len(self.closed)} rows, the embedding {n}")
         ids = (torch.arange(self.offset, self.offset + n, device=device) if row_ids is None
                else torch.as_tensor(np.asarray(row_ids), dtype=torch.long).to(device))
         self.counters = row_counters(ids)  # the draws of a row depend on its pool row id only
@@ -230,16 +230,16 @@ class PoolPart:
         self._draw_work = (torch.empty_like(self.counters), torch.empty_like(self.counters))
 
     def __len__(self) -> int:
-        return len(self.open)
+        return len(self.closed)
 
     def open_count(self) -> int:
-        return int(self.open.sum())
+        return len(self) - int(self.closed.sum())
 
     def _best(self, scores: torch.Tensor) -> tuple[float, int]:
         """The lowest finite score among open rows (first position on ties), or NO_PROPOSAL. Overwrites `scores`."""
         if len(scores) == 0:
             return NO_PROPOSAL
-        i = int(torch.argmin(scores.masked_fill_(self._closed, math.inf)))
+        i = int(torch.argmin(scores.masked_fill_(self.closed, math.inf)))
         value = float(scores[i])
         return (value, self.offset + i) if math.isfinite(value) else NO_PROPOSAL
 
@@ -263,7 +263,7 @@ class PoolPart:
 
     def uniform_draws(self, key: int, count: int) -> list[tuple[float, int]]:
         """The `count` open rows of smallest E_i (a uniform draw without replacement), as proposals."""
-        exponential = self._exponentials(key).masked_fill_(self._closed, math.inf)
+        exponential = self._exponentials(key).masked_fill_(self.closed, math.inf)
         count = min(count, self.open_count())
         values, positions = torch.topk(exponential, count, largest=False, sorted=True)
         return [(float(v), self.offset + int(i)) for v, i in zip(values, positions)]
@@ -282,14 +282,13 @@ class PoolPart:
         self.min_d2 = d2.clone() if self.min_d2 is None else torch.minimum(self.min_d2, d2, out=self.min_d2)
         index = row.index if isinstance(row, Row) else row + self.offset
         if 0 <= index - self.offset < len(self):
-            self.open[index - self.offset] = False
-            self._closed[index - self.offset] = True
+            self.closed[index - self.offset] = True
             self.min_d2[index - self.offset] = 0.0
         return self.farthest() if key is None else self.race(key)
 
     def set_distances(self, min_d2: torch.Tensor) -> tuple[float, int]:
         """Start from given nearest distances (k-center's initial centres); returns the farthest proposal."""
-        self.min_d2 = min_d2.to(device=self.open.device, dtype=torch.float64)
+        self.min_d2 = min_d2.to(device=self.closed.device, dtype=torch.float64)
         return self.farthest()
 
 

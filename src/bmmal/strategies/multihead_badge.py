@@ -49,7 +49,7 @@ class StackedOuterProducts:
     def sq_distances_to(self, row: int, sq_norms: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         dot = None
         for block in self.blocks:
-            product = block.dots(block.row(row, sq_norms[row]))
+            product = block.dots(block.row(row, sq_norm=0.0))  # dots reads only the row's factors
             dot = product if dot is None else dot.add_(product)
         bound = sq_norms + sq_norms[row]
         d2 = torch.add(bound, dot, alpha=-2.0, out=out)
