@@ -12,6 +12,7 @@ picks the same rows as the CPU.
     python benchmarks/gpu_selection.py                # needs CUDA
     python benchmarks/gpu_selection.py --sizes large  # only N = 1,000,000
     python benchmarks/gpu_selection.py --quick        # small sizes, also on CPU
+    python benchmarks/gpu_selection.py --sizes tiny --check-rows 800   # a smoke run (tests)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from query_speed import pool_outputs  # noqa: E402
 from bmmal import strategies  # noqa: E402
 
 SIZES = {"food101": (60_000, 101, (768, 2048), 1_000), "vggsound": (180_000, 309, (512, 512), 2_000),
-         "large": (1_000_000, 309, (512, 512), 10_000)}
+         "large": (1_000_000, 309, (512, 512), 10_000), "tiny": (600, 10, (16, 8), 20)}
 
 
 def to_device(outputs, device, dtype=None):
@@ -61,12 +62,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--sizes", default="food101,vggsound,large", help=f"comma-separated, of {', '.join(SIZES)}")
+    p.add_argument("--check-rows", type=int, default=None,
+                   help="pool rows of the CPU-vs-device check (default 20,000; 3,000 with --quick)")
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
 
     # 1. the GPU selects what the CPU selects (float64 factors, so rounding cannot split them)
-    n = 3000 if args.quick else 20000
+    n = args.check_rows or (3000 if args.quick else 20000)
     cpu_rows = strategies.get("bmmal").select(
         to_device(pool_outputs(n, 101, (64, 32), 500, mc_passes=0), "cpu", torch.float64), 200, seed=0)
     dev_rows, _, _ = timed_select("bmmal", to_device(pool_outputs(n, 101, (64, 32), 500, mc_passes=0), device,
