@@ -5,6 +5,7 @@ import io
 import re
 
 import numpy as np
+import pandas as pd
 import yaml
 from rich.console import Console
 
@@ -54,12 +55,14 @@ def test_library_code_draws_no_bar_unless_asked(capsys):
     assert "asked" in out.getvalue()
 
 
+SMALL_RUN = {"dataset": {"name": "synthetic", "options": {"n_samples": 120, "n_classes": 3, "dims": 4}},
+             "strategy": "random", "initial_budget": 9, "budget": 6, "rounds": 2,
+             "model": {"hidden_dims": [8], "embed_dim": 4}, "train": {"epochs": 2}}
+
+
 def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({
-        "dataset": {"name": "synthetic", "options": {"n_samples": 120, "n_classes": 3, "dims": 4}},
-        "strategy": "random", "initial_budget": 9, "budget": 6, "rounds": 2,
-        "model": {"hidden_dims": [8], "embed_dim": 4}, "train": {"epochs": 2}}))
+    config.write_text(yaml.safe_dump(SMALL_RUN))
     assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "modalities m0 (4), m1 (4)" in out
@@ -67,6 +70,26 @@ def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
     rounds = [line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d  rounds \d/3  round", line)]
     assert [line.split("  ")[2] for line in rounds] == ["round 0, 9 labels", "round 1, 15 labels",
                                                          "round 2, 21 labels"]
+    assert "probe" not in out  # no probe columns unless the run sets probes
+
+
+def test_run_table_has_a_probe_column_per_modality_when_probes_are_on(tmp_path, monkeypatch):
+    from bmmal import cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**SMALL_RUN, "probes": True}))
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=200))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    table = [[cell.strip() for cell in line.strip()[1:-1].split(line.strip()[0])]
+             for line in out.getvalue().splitlines() if line.strip()[:1] in ("┃", "│")]
+    header, rows = table[0], table[1:]
+    assert header == ["round", "labels", "acc. micro", "acc. macro", "probe m0", "probe m1", "query s", "train s"]
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    for m in ("m0", "m1"):
+        assert [row[header.index(f"probe {m}")] for row in rows] == \
+            [f"{v:.4f}" for v in metrics[f"probe_accuracy_micro:{m}"]]
+    assert cli._probe_cell(float("nan")) == cli._probe_cell(None) == "-"  # one labeled class; not measured
 
 
 def test_strategies_list_reads_at_80_columns_and_is_one_line_each_in_a_pipe(monkeypatch):

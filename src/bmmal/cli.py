@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import sys
@@ -127,23 +128,37 @@ def _new_learner(cfg, out, on_round):
     return ActiveLearner(cfg, out, on_round=on_round)
 
 
-def _run_learner(make, rounds: int) -> None:
-    from bmmal.progress import Steps, run_header
+def _probe_cell(value: float | None) -> str:
+    """A probe accuracy, or '-' where there is none (NaN: the labeled rows hold a single class)."""
+    return "-" if value is None or math.isnan(value) else f"{value:.4f}"
 
+
+def _rounds_table(probed: tuple[str, ...]):
+    """The per-round table of a run and the function that adds a metrics row to it; `probed`: the modalities
+    whose linear-probe accuracy gets a column (none unless the run sets `probes`)."""
     table = Table(title="rounds")
-    for column in ("round", "labels", "acc. micro", "acc. macro", "query s", "train s"):
+    for column in ("round", "labels", "acc. micro", "acc. macro", *(f"probe {m}" for m in probed), "query s",
+                   "train s"):
         table.add_column(column, justify="right")
 
     def add_row(row):
         table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
-                      f"{row['accuracy_macro']:.4f}", f"{row.get('query_seconds', 0) or 0:.3f}",
-                      f"{row['train_seconds']:.2f}")
+                      f"{row['accuracy_macro']:.4f}", *(_probe_cell(row.get(f"probe_accuracy_micro:{m}"))
+                                                        for m in probed),
+                      f"{row.get('query_seconds', 0) or 0:.3f}", f"{row['train_seconds']:.2f}")
+
+    return table, add_row
+
+
+def _run_learner(make, rounds: int) -> None:
+    from bmmal.progress import Steps, run_header
 
     def on_round(row):
         steps.step(f"round {row['round']}, {row['n_labeled']} labels", row["accuracy_micro"])
         add_row(row)
 
     learner = make(on_round)
+    table, add_row = _rounds_table(tuple(learner.train_set.modalities) if learner.config.probes else ())
     for row in learner.history:  # rounds finished before a resume
         add_row(row)
     if learner.completed_round >= rounds:
