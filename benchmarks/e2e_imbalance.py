@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+
 from bmmal import datasets
 from bmmal.config import RunConfig, load_yaml, parse_config
 from bmmal.metrics import probe_accuracy

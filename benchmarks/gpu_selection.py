@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from query_speed import pool_outputs  # noqa: E402
+from query_speed import pool_outputs
 
-from bmmal import strategies  # noqa: E402
+from bmmal import strategies
 
 SIZES = {"food101": (60_000, 101, (768, 2048), 1_000), "vggsound": (180_000, 309, (512, 512), 2_000),
          "large": (1_000_000, 309, (512, 512), 10_000), "tiny": (600, 10, (16, 8), 20)}

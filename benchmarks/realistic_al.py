@@ -18,8 +18,8 @@ import torch
 
 from bmmal import strategies
 from bmmal.experiment import analysis
-from bmmal.resolve import load_run_config
 from bmmal.loop import ActiveLearner
+from bmmal.resolve import load_run_config
 from bmmal.rundir import RunDirectory
 from bmmal.storage import atomic_write_text
 

@@ -243,9 +243,8 @@ def test_a_decompression_bomb_is_refused_naming_the_image(tmp_path, monkeypatch)
 @pytest.fixture(scope="module")
 def labelling_project(tmp_path_factory):
     """A labelling project after one query (labels.db, project.json, model.json, model.pt)."""
-    from test_labelling_helpers import new_project  # as the labelling tests import it: registered once
-
     from bmmal.labelling.query import query
+    from test_labelling_helpers import new_project  # as the labelling tests import it: registered once
 
     root = tmp_path_factory.mktemp("labelling")
     with pytest.MonkeyPatch.context() as patch:

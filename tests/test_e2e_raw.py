@@ -35,7 +35,7 @@ def fashion_inputs(tmp_path_factory):
     spoken names as tones of 3 'speakers' per class (class c at 300 + 150 c Hz)."""
     root = tmp_path_factory.mktemp("fashion")
     rng = np.random.default_rng(0)
-    for split, (images, labels) in fashion_speech.FILES.items():
+    for images, labels in fashion_speech.FILES.values():
         y = np.repeat(np.arange(10), 4)
         x = rng.integers(0, 60, size=(40, 28, 28))
         for i, c in enumerate(y):

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from tests.test_kmeanspp import materialised, naive_kmeanspp
 
 import bmmal
 from bmmal import datasets, strategies
@@ -27,6 +26,7 @@ from bmmal.outputs import PoolOutputs
 from bmmal.testing import INCOMPLETE_VARIANTS, contract_outputs
 from bmmal.trainers import loss_terms
 from bmmal.trainers.ogm_ge import ogm_coefficients
+from tests.test_kmeanspp import materialised, naive_kmeanspp
 
 
 def close(actual, expected, atol=1e-6):

@@ -42,11 +42,11 @@ def test_loss_weights_equal_by_default():
     torch.testing.assert_close(multimodal_loss(out, y, TrainConfig()), expected)
 
 
-def _train(seed, config=TrainConfig(epochs=5)):
+def _train(seed, config=None):
     data = make_synthetic(n_samples=120, n_classes=3, informativeness=(3.0, 1.0, 0.5), dims=(6, 4, 3))
     model = build_model(ModelConfig(), data, seed=seed)
     rows = np.arange(0, 120, 2)
-    return TrainingLoop(config).fit(model, data, rows, data.labels[rows], seed=seed), data
+    return TrainingLoop(config or TrainConfig(epochs=5)).fit(model, data, rows, data.labels[rows], seed=seed), data
 
 
 def test_training_is_deterministic_and_learns_three_modalities():

@@ -67,8 +67,19 @@ def _sentence_transformer(folder, seed=0):
 def tiny(tmp_path_factory):
     """One tiny model per format: sentence-transformers, and transformers text, audio, image and CLIP."""
     import torch
-    from transformers import (ASTConfig, ASTFeatureExtractor, ASTModel, CLIPConfig, CLIPImageProcessor, CLIPModel,
-                              CLIPProcessor, CLIPTokenizer, ViTConfig, ViTImageProcessor, ViTModel)
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTModel,
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+        ViTConfig,
+        ViTImageProcessor,
+        ViTModel,
+    )
 
     root = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
@@ -138,13 +149,13 @@ def test_names_resolve_in_the_hub_cache_and_missing_models_are_one_line(tiny, in
                               ("hf:MIT/ast-finetuned-audioset-10-10-0.4593", "audio",
                                "hf download MIT/ast-finetuned-audioset-10-10-0.4593")]:
         with pytest.raises(BmmalError) as error:
-            features.for_input(spec, kind).dim
+            _ = features.for_input(spec, kind).dim
         message = str(error.value)
         assert spec in message and fetch in message and "--allow-download" in message and "\n" not in message
     monkeypatch.setenv(named.ALLOW_DOWNLOAD_ENV, "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # respected even with --allow-download: nothing is fetched
     with pytest.raises(BmmalError, match="HF_HUB_OFFLINE is set"):
-        features.for_input("st:all-mpnet-base-v2", "text").dim
+        _ = features.for_input("st:all-mpnet-base-v2", "text").dim
 
 
 def test_a_paired_model_is_loaded_once_for_its_image_and_text_columns(tiny, inputs, monkeypatch, capsys):
@@ -160,7 +171,7 @@ def test_a_paired_model_is_loaded_once_for_its_image_and_text_columns(tiny, inpu
     assert len(loads) == 1
     assert capsys.readouterr().err == ""  # no weight-loading bar: nobody asked for progress
     with pytest.raises(BmmalError, match="reads image and text, not audio"):
-        features.for_input(spec, "audio").dim
+        _ = features.for_input(spec, "audio").dim
 
 
 def test_cache_key_holds_model_identity_and_weights_hash(tiny, tmp_path):
@@ -194,7 +205,7 @@ def test_manifest_columns_with_named_extractors(tiny, inputs, tmp_path):
 def test_timm_and_open_clip_without_the_package_say_what_to_install(spec, package):
     assert named.is_named(spec)
     with pytest.raises(BmmalError, match=f"needs the Python package '{package}'"):
-        features.for_input(spec, "image").dim
+        _ = features.for_input(spec, "image").dim
 
 
 def test_allow_download_flag_gives_the_permission(monkeypatch):

@@ -10,9 +10,9 @@ import torch
 
 from bmmal import strategies
 from bmmal.data import ArrayDataset
+from bmmal.inference import mc_dropout_probs, pool_outputs
 from bmmal.models import MultimodalClassifier
 from bmmal.models.encoders import MLPEncoder
-from bmmal.inference import mc_dropout_probs, pool_outputs
 from bmmal.outputs import PoolOutputs
 from bmmal.strategies import kcenter
 from bmmal.strategies.bald import mutual_information

@@ -49,7 +49,7 @@ def test_axes_are_read_off_dataset_and_setting_labels():
 
 
 def test_summary_pairs_each_strategy_with_badge_and_finds_the_weak_modality():
-    table_, axes = sweep.summary(fake_wide(gain=0.05), lambda d, s: MODS)
+    table_, _ = sweep.summary(fake_wide(gain=0.05), lambda d, s: MODS)
     assert len(table_) == 8 * 3
     better = table_[table_["strategy"] == "better"]
     # the AULC of a constant offset is that offset: 0.05 * (1 + 0.1 seed), mean over seeds 0..4

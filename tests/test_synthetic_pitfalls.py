@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -30,7 +32,7 @@ def test_modality_only_accuracy_moves_with_its_difficulty():
         weak.append(accuracy(train, test, ["m1"], linear()))
         strong.append(accuracy(train, test, ["m0"], linear()))
     assert weak[0] < 0.35  # no signal: about chance (1/4)
-    assert all(a + 0.05 < b for a, b in zip(weak, weak[1:])), weak
+    assert all(a + 0.05 < b for a, b in pairwise(weak)), weak
     assert weak[-1] > 0.9
     assert max(strong) - min(strong) < 0.08  # the other modality is untouched
 
@@ -57,8 +59,8 @@ def test_synergistic_neither_modality_alone_beats_chance_but_the_joint_does():
 
 
 def test_same_seed_same_data_and_another_seed_other_data():
-    options = dict(n_samples=200, informativeness=[2.0, 1.0, 0.5], dims=[5, 3, 2], interaction="synergistic",
-                   label_noise=0.1, scale=[1.0, 10.0, 0.1])
+    options = {"n_samples": 200, "informativeness": [2.0, 1.0, 0.5], "dims": [5, 3, 2], "interaction": "synergistic",
+               "label_noise": 0.1, "scale": [1.0, 10.0, 0.1]}
     (a, a_test), (b, b_test) = (datasets.load("synthetic", seed=3, **options) for _ in range(2))
     for first, second in ((a, b), (a_test, b_test)):
         np.testing.assert_array_equal(first.labels, second.labels)

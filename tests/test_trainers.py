@@ -9,10 +9,10 @@ import yaml
 from bmmal import trainers
 from bmmal.cli import main
 from bmmal.config import ModelConfig, TrainConfig
-from bmmal.resolve import run_config
 from bmmal.datasets.synthetic import make_synthetic
 from bmmal.errors import BmmalError
 from bmmal.models import TrainingLoop, build_model
+from bmmal.resolve import run_config
 from bmmal.trainers.base import imbalance_ratios, loss_terms
 from bmmal.trainers.mmpareto import min_norm_weight, pareto_combine
 from bmmal.trainers.ogm_ge import modality_logits, ogm_coefficients

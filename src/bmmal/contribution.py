@@ -71,7 +71,7 @@ def shapley(fuse: Fuse, embeddings: dict[str, torch.Tensor], max_elements: int =
     plans = []
     for i in range(n_mod):
         without = [s for s in range(2 ** n_mod) if not s >> i & 1]
-        weights = torch.tensor([coalition_weight(bin(s).count("1"), n_mod) for s in without])
+        weights = torch.tensor([coalition_weight(s.bit_count(), n_mod) for s in without])
         plans.append((torch.tensor(without), torch.tensor(without) | (1 << i), weights))
     out = []
     for start in range(0, n, chunk):

@@ -218,7 +218,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
         rng.shuffle(rows)
-        n_test = int(round(len(rows) * test_fraction))
+        n_test = round(len(rows) * test_fraction)
         test.append(rows[:n_test])
         train.append(rows[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

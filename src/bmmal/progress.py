@@ -12,9 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 _CONSOLE: ContextVar[Console | None] = ContextVar("bmmal_progress_console", default=None)
 
@@ -45,7 +49,7 @@ def schedule_in_words(initial_budget: int, budget: int, rounds: int) -> str:
 
 def duration(seconds: float) -> str:
     """'45s', '4m05s', '2h03m'."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -65,7 +69,7 @@ class Steps:
         self._start, self._first = time.monotonic(), done
         self._bar: Progress | None = None
 
-    def __enter__(self) -> Steps:
+    def __enter__(self) -> Self:
         if self.live:
             self._bar = Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=self.console,

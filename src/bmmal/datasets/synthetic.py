@@ -63,7 +63,7 @@ def flip_labels(labels: np.ndarray, fraction: float, n_classes: int, rng: np.ran
     noisy = labels.copy()
     if n_classes < 2 or fraction == 0.0:
         return noisy
-    rows = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    rows = rng.choice(len(labels), size=round(fraction * len(labels)), replace=False)
     noisy[rows] = (labels[rows] + rng.integers(1, n_classes, size=len(rows))) % n_classes
     return noisy
 

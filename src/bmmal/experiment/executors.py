@@ -11,9 +11,12 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bmmal.errors import BmmalError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 EXECUTORS = ("local", "ray")
 
@@ -32,7 +35,7 @@ class LocalExecutor:
         self.workers = workers
         self._pool = None
 
-    def __enter__(self) -> LocalExecutor:
+    def __enter__(self) -> Self:
         if self.workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
         return self
@@ -70,7 +73,7 @@ class RayExecutor:
             raise BmmalError(f"--workers must be at least 1, got {workers}")
         self.ray, self.workers, self.threads, self.address = ray, workers, threads, address
 
-    def __enter__(self) -> RayExecutor:
+    def __enter__(self) -> Self:
         ray = self.ray
         self._started = not ray.is_initialized()
         if self._started and self.address:

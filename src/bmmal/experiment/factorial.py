@@ -118,14 +118,14 @@ def markdown(frame: pd.DataFrame, modalities: list[str], title: str, metric: str
     rows = [[s, *(cells.get((s, t), "–") for t in trainers)] for s in strategies]
     n_seeds = frame["seed"].nunique()
     out = [f"## {title}: query x trainer factorial", "",
-           f"AULC of fused accuracy ({metric.removeprefix('accuracy_')}), mean ± std over {n_seeds} seeds; rows "
-           f"are query strategies, columns trainers. Second line: paired difference against "
-           f"**{baseline[0]} + {baseline[1]}** over the same seeds (mean; wins/ties/losses; two-sided Wilcoxon p).",
+           (f"AULC of fused accuracy ({metric.removeprefix('accuracy_')}), mean ± std over {n_seeds} seeds; rows "
+            f"are query strategies, columns trainers. Second line: paired difference against "
+            f"**{baseline[0]} + {baseline[1]}** over the same seeds (mean; wins/ties/losses; two-sided Wilcoxon p)."),
            "", table(["strategy \\ trainer", *trainers], rows), ""]
     if figure:
         out += [f"![paired AULC difference against {' + '.join(baseline)}]({figure})",
-                "Colour and number: paired AULC difference against the reference cell; * p < 0.05, ** p < 0.01 "
-                "(two-sided Wilcoxon over seeds, not corrected for the number of cells).", ""]
+                ("Colour and number: paired AULC difference against the reference cell; * p < 0.05, ** p < 0.01 "
+                 "(two-sided Wilcoxon over seeds, not corrected for the number of cells)."), ""]
     stats = balance_by_trainer(frame, modalities)
     probed = [m for m in modalities if f"probe_accuracy_micro:{m}" in stats]
     headers = ["trainer", "labels", *(f"acc {m}" for m in modalities), "gap",
@@ -152,7 +152,6 @@ def sections(wide: pd.DataFrame, long: pd.DataFrame, axis: str = AXIS, run_dir=N
     from pathlib import Path
 
     from bmmal.experiment.report import _slug
-
     from bmmal.experiment.results import modalities
 
     if not has_trainer_axis(wide, axis):

@@ -50,7 +50,7 @@ class BenchmarkConfig(Strict):
         for entry in value:
             entry = {"name": entry} if isinstance(entry, str) else entry
             if not isinstance(entry, dict):
-                raise ValueError("each dataset must be a name or a mapping")
+                raise ValueError("each dataset must be a name or a mapping")  # noqa: TRY004 (pydantic: ValueError)
             label = "-".join([str(entry.get("name", "mfeat")), *map(str, entry.get("modalities") or ())])
             if label in labeled:
                 raise ValueError(f"dataset {label!r} is listed twice")
