@@ -109,11 +109,14 @@ def encode_column(manifest: Path, modality: str, cells: list[str], ids: list[str
 
 def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_fraction: float | None = None,
                   classes=None, extractors: dict[str, str] | None = None, cache_dir: str | Path | None = None,
-                  standardize: bool = True):
+                  standardize: bool = True, executor: str = "local", actors: int | None = None,
+                  rows_per_shard: int = 1024):
     """An ArrayDataset of every row, or with `test_fraction` a (train, test) pair.
 
     `classes` fixes the class names and their order (default: the labels found, sorted).
     `extractors` maps a modality to a feature-extractor name instead of the default for its input kind.
+    `executor` "ray" extracts features that are not cached yet through Ray Data, in shards of `rows_per_shard`
+    rows (resumable per shard), by at most `actors` actors (None: one per CPU); the features are the same.
     In a pair, labelled rows are split stratified by class, unlabelled rows (label -1) all go to train,
     and with `standardize` every modality is scaled with the train statistics.
     """
@@ -150,7 +153,7 @@ def load_manifest(path: str | Path, modalities=None, *, seed: int = 0, test_frac
     empty = ~present.any(axis=1)
     if empty.any():
         raise BmmalError(f"manifest {path}: sample {ids[int(np.flatnonzero(empty)[0])]!r} has every modality empty")
-    cache = F.FeatureCache(cache_dir)
+    cache = F.FeatureCache(cache_dir, executor=executor, rows_per_shard=rows_per_shard, actors=actors)
     feats = {m: encode_column(path, m, [r[m] for r in rows], ids, (extractors or {}).get(m), cache)
              for m in modalities}
     data = ArrayDataset(feats, labels, classes, np.array(ids), name=f"manifest:{path.stem}",

@@ -7,7 +7,8 @@
 single-process selection returns on the concatenated pool (badge, bmmal, coreset, random).
 `ShardedStrategy(strategy)` is a Strategy that does this with one in-memory pool cut into shards.
 `write_pool_shards` runs pool inference shard by shard (resumable) and stores each shard; with
-executor="ray" through Ray Data, in a bounded pool of actors that each hold the model.
+executor="ray" through Ray Data, in a bounded pool of actors that each hold the model. A manifest's features
+are extracted the same way with `datasets.load_manifest(..., executor="ray")` (extraction.py).
 Needs the `ray` extra for selection; storing and loading shards does not.
 """
 

@@ -1,14 +1,15 @@
-"""Pool inference through Ray Data: the missing shards as a Ray Dataset of shard specs, one shard per
-`map_batches` call, in a bounded pool of actors that each hold the model.
+"""Shards written through Ray Data: the missing shards as a Ray Dataset of shard specs, one shard per
+`map_batches` call, in a bounded pool of actors that each hold what the shards are computed from.
 
-Each actor takes the model, the dataset and `labeled` from Ray's object store once, when it starts (so a
-large encoder is deserialised once per actor, not once per shard); then, one shard spec at a time, it
-runs `bmmal.inference.pool_outputs` on that slice of rows and stores it with `save_shard` (atomic: a
-shard on disk is complete) and returns only its path. Ray Data streams the specs to at most `actors`
-actors with backpressure, and the driver receives paths, never arrays.
+Each actor takes the shared objects (for pool inference the model, the dataset and `labeled`; for feature
+extraction the extractor and the inputs) from Ray's object store once, when it starts (so a large encoder
+is deserialised once per actor, not once per shard); then, one shard spec at a time, it calls
+`write(*shared, start=, stop=, path=, **params)`, which computes rows start..stop-1 and stores them
+atomically (a shard on disk is complete), and returns only the shard's path. Ray Data streams the specs
+to at most `actors` actors with backpressure, and the driver receives paths, never arrays.
 
 Failures: an actor that dies (its process killed, its node lost) is restarted and its shard rerun
-(writing a shard is idempotent) up to `RESTARTS` times; after that, or when the model raises, the write
+(writing a shard is idempotent) up to `RESTARTS` times; after that, or when `write` raises, the job
 stops with one line naming the shard or saying how many are missing. Shards already written stay, and a
 rerun writes only the others.
 """
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import gc
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bmmal.distributed.writer import write_shard
 from bmmal.errors import BmmalError
 
 RESTARTS = 2  # per actor, and retries per shard after an actor death; a model that always crashes its process fails
@@ -32,28 +33,29 @@ class ShardFailed(Exception):
 
 
 class ShardWriter:
-    """A Ray Data actor: the model, the dataset and `labeled`, fetched once; `__call__` writes shards."""
+    """A Ray Data actor: the shared objects, fetched once; `__call__` writes the shards of its specs."""
 
-    def __init__(self, refs, needs: set[str], batch_size: int):
+    def __init__(self, refs, write: Callable, params: dict):
         import ray
 
-        self.model, self.dataset, self.labeled = ray.get(list(refs))
-        self.needs, self.batch_size = needs, batch_size
+        self.shared, self.write, self.params = ray.get(list(refs)), write, params
 
     def __call__(self, specs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for path, start, stop in zip(specs["path"], specs["start"], specs["stop"]):
             try:
-                write_shard(self.model, self.dataset, self.labeled, self.needs, int(start), int(stop), str(path),
-                            self.batch_size)
+                self.write(*self.shared, start=int(start), stop=int(stop), path=str(path), **self.params)
             except Exception as e:  # noqa: BLE001 - any failure of the model or the write is reported with its shard
                 first_line = (str(e).splitlines() or [""])[0]
                 raise ShardFailed(f"shard {path}: {type(e).__name__}: {first_line}") from None
         return {"path": specs["path"]}
 
 
-def write_with_ray_data(model, dataset, labeled, needs, missing: list[tuple[str, int, int]], batch_size: int,
-                        actors: int | None, address: str | None, actor_options: dict | None) -> None:
-    """Write the `missing` shards ((path, start, stop) each) in at most `actors` Ray actors."""
+def write_with_ray_data(write: Callable, shared: tuple, missing: list[tuple[str, int, int]], *, what: str,
+                        params: dict | None = None, actors: int | None = None, address: str | None = None,
+                        actor_options: dict | None = None) -> None:
+    """Write the `missing` shards ((path, start, stop) each) with `write` in at most `actors` Ray actors.
+
+    what: the job, for the error line ("pool inference"). actors None: as many as the cluster's CPUs hold."""
     try:
         import ray
         import ray.data
@@ -62,14 +64,14 @@ def write_with_ray_data(model, dataset, labeled, needs, missing: list[tuple[str,
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
     options = {"num_cpus": 1, "max_restarts": RESTARTS, "max_task_retries": RESTARTS, **(actor_options or {})}
-    if actors is None:  # as many as the cluster's CPUs hold
+    if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // max(options["num_cpus"], 1e-9)))
-    refs = [ray.put(x) for x in (model, dataset, labeled)]
+    refs = [ray.put(x) for x in shared]
     specs = ray.data.from_items([{"path": p, "start": a, "stop": b} for p, a, b in missing],
                                 override_num_blocks=len(missing))  # one block per shard: no shard waits for another
     with warnings.catch_warnings():  # Ray 2.60 deprecates max_restarts in map_batches but names no replacement
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-        written = specs.map_batches(ShardWriter, fn_constructor_args=(refs, set(needs), batch_size), batch_size=1,
+        written = specs.map_batches(ShardWriter, fn_constructor_args=(refs, write, params or {}), batch_size=1,
                                     compute=ray.data.ActorPoolStrategy(size=min(actors, len(missing))), **options)
     message = None
     try:
@@ -84,7 +86,7 @@ def write_with_ray_data(model, dataset, labeled, needs, missing: list[tuple[str,
     gc.collect()
     if message is not None:
         left = sum(not Path(path).exists() for path, _, _ in missing)
-        raise BmmalError(f"pool inference through Ray Data failed: {message}; {left} of the {len(missing)} shards "
+        raise BmmalError(f"{what} through Ray Data failed: {message}; {left} of the {len(missing)} shards "
                          f"to write are not written (the others are complete; run again to write the rest)")
 
 

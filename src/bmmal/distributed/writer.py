@@ -37,6 +37,18 @@ def write_shard(model, dataset, labeled, needs, start: int, stop: int, path: str
     save_shard(outputs, path)
 
 
+def check_shard_options(rows_per_shard, executor, actors, actor_options) -> None:
+    """One-line errors for the options every shard writer takes, before anything is written."""
+    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
+        raise BmmalError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+    if executor not in ("local", "ray"):
+        raise BmmalError(f"executor must be local or ray, got {executor!r}")
+    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, int) or actors < 1):
+        raise BmmalError(f"actors must be a positive integer or None, got {actors!r}")
+    if actor_options is not None and not isinstance(actor_options, dict):
+        raise BmmalError(f"actor_options must be a dict of Ray actor options, got {type(actor_options).__name__}")
+
+
 def remove_temporaries(out_dir: Path) -> None:
     """Delete the half-written shards (hidden `.shard-*` temporaries) that a killed writer left behind.
     So one folder takes one writer at a time: a second one would delete the first one's temporaries."""
@@ -63,14 +75,7 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
         raise BmmalError(f"shards cannot store {', '.join(sorted(needs - STORABLE))}")
     if file_format not in ("npy", "npz"):
         raise BmmalError(f"file_format must be npy or npz, got {file_format!r}")
-    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
-        raise BmmalError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
-    if executor not in ("local", "ray"):
-        raise BmmalError(f"executor must be local or ray, got {executor!r}")
-    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, int) or actors < 1):
-        raise BmmalError(f"actors must be a positive integer or None, got {actors!r}")
-    if actor_options is not None and not isinstance(actor_options, dict):
-        raise BmmalError(f"actor_options must be a dict of Ray actor options, got {type(actor_options).__name__}")
+    check_shard_options(rows_per_shard, executor, actors, actor_options)
     labeled = np.asarray(labeled, dtype=bool)
     if len(labeled) != len(dataset):
         raise BmmalError(f"labeled has {len(labeled)} rows, the dataset {len(dataset)}")
@@ -91,5 +96,7 @@ def write_pool_shards(model, dataset, labeled, needs, out_dir: str | Path, rows_
     elif missing:
         from bmmal.distributed.ray_writer import write_with_ray_data
 
-        write_with_ray_data(model, dataset, labeled, needs, missing, batch_size, actors, address, actor_options)
+        write_with_ray_data(write_shard, (model, dataset, labeled), missing, what="pool inference",
+                            params={"needs": needs, "batch_size": batch_size}, actors=actors, address=address,
+                            actor_options=actor_options)
     return [path for path, _, _ in shards]

@@ -3,7 +3,8 @@
 An entry's file name holds a hash of the extractor's identity (name, version, options) and of a
 fingerprint of the inputs (the bytes of every input file, the characters of every inline text), so a
 changed encoder or changed data selects a new entry and an unchanged one finds the old entry. Entries
-are written atomically; a damaged entry is computed again.
+are written atomically; a damaged entry is computed again. A miss is computed in this process, or with
+`executor="ray"` through Ray Data in shards, resumable per shard (bmmal.distributed.extraction).
 
 Location: the `root` argument, else the environment variable BMMAL_CACHE_DIR, else
 $XDG_CACHE_HOME/bmmal (~/.cache/bmmal).
@@ -70,8 +71,18 @@ def _safe(name: str) -> str:
 
 
 class FeatureCache:
-    def __init__(self, root: str | Path | None = None):
+    """Features by (dataset, modality, extractor, data fingerprint); a miss is computed in this process, or with
+    `executor="ray"` through Ray Data in shards of `rows_per_shard` rows (resumable per shard) by at most
+    `actors` actors (None: one per CPU) on the Ray at `address` (bmmal.distributed.extraction): the same
+    entry either way."""
+
+    def __init__(self, root: str | Path | None = None, *, executor: str = "local", rows_per_shard: int = 1024,
+                 actors: int | None = None, address: str | None = None):
+        from bmmal.distributed.writer import check_shard_options
+
+        check_shard_options(rows_per_shard, executor, actors, None)
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.executor, self.rows_per_shard, self.actors, self.address = executor, rows_per_shard, actors, address
 
     def entry(self, dataset: str, modality: str, extractor, data_fingerprint: str) -> Path:
         key = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
@@ -93,11 +104,21 @@ class FeatureCache:
             except (OSError, ValueError, KeyError, EOFError):
                 pass  # damaged entry: compute it again
         items = list(inputs())
-        features = np.asarray(extractor.encode(items, description=f"{dataset}: {modality} ({extractor.name})"),
-                              dtype=np.float32)
+        if self.executor == "ray" and items:
+            from bmmal.distributed.extraction import extract_in_shards
+
+            features = extract_in_shards(extractor, items, path, self.rows_per_shard, actors=self.actors,
+                                         address=self.address)
+        else:
+            features = np.asarray(extractor.encode(items, description=f"{dataset}: {modality} ({extractor.name})"),
+                                  dtype=np.float32)
         if len(features) != len(items):
             raise RuntimeError(f"extractor {extractor.name!r} returned {len(features)} rows for {len(items)} inputs")
         meta = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
                            "data": data_fingerprint}, default=str)
         atomic_write(path, lambda f: np.savez(f, features=features, meta=np.array(meta)))
+        if self.executor == "ray":
+            from bmmal.distributed.extraction import remove_shards
+
+            remove_shards(path)
         return features

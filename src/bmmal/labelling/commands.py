@@ -39,12 +39,16 @@ def register(app: typer.Typer, console: Console) -> None:
         extractor: Annotated[list[str], typer.Option(help="MODALITY=EXTRACTOR, to override the default feature "
                                                           "extractor of a modality (repeatable)")] = [],  # noqa: B006
         seed: Annotated[int, typer.Option(help="seed of model training, selection and the validation split")] = 0,
+        executor: Annotated[str, typer.Option(help="local, or ray: extract the features through Ray Data, in "
+                                                   "shards (resumable per shard; pip install 'bmmal[ray]')")]
+        = "local",
     ):
         """Create a labelling project over a manifest; the manifest's labels become seed labels."""
         from bmmal.labelling.project import Project
 
         chosen = [m.strip() for m in modalities.split(",")] if modalities else None
-        project = Project.create(directory, manifest, classes, chosen, seed, extractors=_extractors(extractor))
+        project = Project.create(directory, manifest, classes, chosen, seed, executor=executor,
+                                 extractors=_extractors(extractor))
         counts = project.counts()
         console.print(f"project {project.dir}: {counts['total']} samples, {counts['labeled']} seed labels, "
                       f"modalities {', '.join(project.modalities)}, classes {', '.join(project.classes)}")

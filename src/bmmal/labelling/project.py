@@ -101,11 +101,12 @@ class Project:
 
     @classmethod
     def create(cls, directory: str | Path, manifest: str | Path, classes, modalities=None, seed: int = 0,
-               **settings) -> Project:
+               executor: str = "local", **settings) -> Project:
         """Create the project and import the manifest's seed labels; nothing is left behind on bad input.
 
         The manifest is loaded in full here (every file checked, features computed and cached), so that
-        problems show now and the first query starts from cached features.
+        problems show now and the first query starts from cached features; with executor "ray" the features
+        are extracted through Ray Data, in shards (`datasets.load_manifest`).
         """
         from bmmal import datasets
 
@@ -120,7 +121,8 @@ class Project:
         classes = parse_classes(classes)
         settings = Settings(str(manifest), classes, (), seed, **settings)
         settings.model_config(), settings.train_config()  # validate now, not at the first query
-        data = datasets.load_manifest(manifest, modalities, classes=classes, extractors=settings.extractors)
+        data = datasets.load_manifest(manifest, modalities, classes=classes, extractors=settings.extractors,
+                                      executor=executor)
         settings.modalities = data.modalities
         seeds = {i: classes[y] for i, y in zip(data.ids, data.labels) if y >= 0}
         directory.mkdir(parents=True, exist_ok=True)
