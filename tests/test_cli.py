@@ -95,6 +95,40 @@ def test_console_script_exit_code(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--no-such-option"], "error: bmmal run: No such option: --no-such-option (see 'bmmal run --help')"),
+    (["run", "--confg", "x.yaml"], "No such option: --confg (Possible options: --config)"),
+    (["run", "--config"], "error: Option '--config' requires an argument"),
+    (["demo", "--seeds", "zero"], "error: bmmal demo: Invalid value for '--seeds': Input should be a valid integer"),
+    (["demo", "--seeds", "0"], "Invalid value for '--seeds': Input should be greater than or equal to 1"),
+    (["nosuchcmd"], "error: bmmal: No such command 'nosuchcmd' (see 'bmmal --help')"),
+    (["status"], "error: bmmal status: Missing argument"),
+])
+def test_bad_options_and_values_are_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err, captured
+
+
+def test_end_of_input_in_a_command_is_one_line_exit_1(capsys, monkeypatch):
+    from bmmal import datasets
+
+    def truncated():
+        raise EOFError
+
+    monkeypatch.setattr(datasets, "available", truncated)
+    assert main(["datasets"]) == 1
+    assert capsys.readouterr().err.strip() == "aborted: unexpected end of input"  # after typer's empty line
+
+
+def test_bmmal_alone_prints_its_help_and_help_exits_0(capsys):
+    assert main([]) == 2  # click's exit code for a group called without a command
+    captured = capsys.readouterr()
+    assert "Usage: bmmal [OPTIONS] COMMAND" in captured.out and "run" in captured.out and captured.err == ""
+    assert main(["run", "--help"]) == 0
+    assert "--config" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     out = tmp_path / "demo"

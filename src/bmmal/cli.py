@@ -17,6 +17,11 @@ from rich.table import Table
 
 from bmmal.errors import BmmalError, Interrupted
 
+try:  # the click that typer parses with: its own copy in recent typer, click itself in older ones
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
 app = typer.Typer(help="Balanced multimodal active learning.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 console = Console()
@@ -275,6 +280,16 @@ def file_system_problem(error: OSError) -> str:
     return f"{' -> '.join(paths)}: {reason}" if paths else " ".join(str(error).split()) or reason
 
 
+def usage_problem(error: ClickException) -> str | None:
+    """A command-line parsing error as one line ("bmmal run: No such option: --x (see 'bmmal run --help')"),
+    or None for the help that `bmmal` alone prints (already shown)."""
+    if type(error).__name__ == "NoArgsIsHelpError":  # click >= 8.2, as typer itself tells it apart
+        return None
+    ctx = getattr(error, "ctx", None)
+    message = " ".join(error.format_message().split()).rstrip(".")
+    return f"{ctx.command_path}: {message} (see '{ctx.command_path} --help')" if ctx is not None else message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     import warnings
@@ -284,9 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with shown(console), warnings.catch_warnings():  # library code shows its progress and warnings here
             warnings.showwarning = _show_warning
-            app(args=argv, prog_name="bmmal")  # standalone mode: usage errors print and exit 2
+            code = app(args=argv, prog_name="bmmal", standalone_mode=False)  # usage errors raise, see below
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except ClickException as e:  # a bad option, value or command: one line, not typer's boxed usage message
+        problem = usage_problem(e)
+        if problem is not None:
+            Console(stderr=True).print(f"[red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    except typer.Abort:  # typer's answer to an EOFError in a command (standalone typer printed "Aborted!")
+        Console(stderr=True).print("aborted: unexpected end of input", highlight=False)
+        return 1
     except BmmalError as e:
         # the message is text, not markup: "pip install 'bmmal[ray]'" must keep its [ray]
         Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
@@ -301,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted", highlight=False)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0  # typer.Exit(code) returns its code; a finished command None
 
 
 if __name__ == "__main__":
