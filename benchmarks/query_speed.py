@@ -10,6 +10,8 @@ Parts (choose with --part; the default runs the first three):
   precision   bf16 and fp16 against fp32 on real embeddings: a model trained on mfeat (pix + fou, and all
               six views), on Emoji-9 and on Tux Paint features (--data); the share of picks equal to fp32's
               and the relative squared-distance error;
+  bound       badge, bmmal and coreset with and without the distance bound that skips rows (kmeanspp.py), in
+              one process at --sizes (--precision may list several): same picks?, seconds of each, rows computed;
   passes      one factor pass per precision at N = 60,000, d = 2,816 (CPU and wall ms; not in "all"), and
               other products bmmal does not use (bf16 output, fp16, int8), for comparison; --threads applies.
 
@@ -105,11 +107,31 @@ def bare_passes(outputs, budget: int, residual: bool) -> tuple[float, float]:
     return seconds, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
 
 
+def count_feature_rows() -> list[float]:
+    """Wrap the kernel's nearest-distance update to record, per pick, the share of rows that needed the
+    feature products (the rest were skipped by the distance bound)."""
+    from bmmal.strategies.kmeanspp import OuterProductEmbedding
+
+    shares: list[float] = []
+    update = OuterProductEmbedding.lower_nearest
+
+    def counted(self, *args, **kwargs):
+        rows = update(self, *args, **kwargs)
+        shares.append(rows / max(len(self), 1))
+        return rows
+
+    OuterProductEmbedding.lower_nearest = counted
+    return shares
+
+
 def run_case(args) -> dict:
     """One strategy on one pool, in this process, then its floor."""
     from bmmal import strategies
+    from bmmal.strategies.kmeanspp import OuterProductEmbedding
 
     torch.set_num_threads(args.threads)
+    OuterProductEmbedding.skip_by_bound = False if args.full_pass else None  # None: the library's default
+    shares = count_feature_rows()
     outputs = pool_outputs(args.n, args.classes, args.dims, args.labeled)
     params = {"precision": args.precision} if args.case in ("badge", "bmmal") else {}
     strategy = strategies.get(args.case, **params)
@@ -130,7 +152,9 @@ def run_case(args) -> dict:
               "load_average_1min": round(load, 1), "load_average_after": round(os.getloadavg()[0], 1),
               "rss_before_select_mb": round(before), "peak_rss_mb": round(peak),
               "peak_above_inputs_mb": round(peak - before), "peak_reset": reset, "rows": len(rows),
-              "threads": torch.get_num_threads()}
+              "threads": torch.get_num_threads(), "full_pass": args.full_pass}
+    if shares:
+        result["feature_rows_share"] = round(float(np.mean(shares)), 4)
     if has_floor:  # the mean of a floor run just before and one just after: memory bandwidth drifts
         floor_after = bare_passes(outputs, args.budget, FLOORS[args.case])
         floor, floor_cpu = ((b + a) / 2 for b, a in zip(floor_before, floor_after))
@@ -276,6 +300,43 @@ def run_precision(seeds: int, budget: int = 100, data: tuple[str, ...] = tuple(P
     return results
 
 
+def run_bound(args) -> list[dict]:
+    """Each of badge, bmmal (per --precision list) and coreset with the distance bound and with the full pass,
+    on the same random pool, in this process: whether they pick the same rows, the wall and CPU seconds of
+    each, and the share of rows per pick that needed the feature products."""
+    from bmmal import strategies
+    from bmmal.strategies.kmeanspp import OuterProductEmbedding
+
+    torch.set_num_threads(args.threads)
+    shares = count_feature_rows()
+    results = []
+    for size in args.sizes.split(","):  # a number: a random pool of that size; a --data name: a trained model's pool
+        outputs = (pool_outputs(int(size), args.classes, args.dims, args.labeled, mc_passes=0) if size.isdigit()
+                   else trained_outputs(*PRECISION_DATA[size]))
+        n = size if not size.isdigit() else int(size)
+        for name in args.strategies.split(","):
+            for precision in (args.precision.split(",") if name in ("badge", "bmmal") else ["fp32"]):
+                strategy = strategies.get(name, **({"precision": precision} if name != "coreset" else {}))
+                timed = {}
+                for skip in (True, False):  # the bound forced on (the default skips it for narrow rows), off
+                    OuterProductEmbedding.skip_by_bound = skip
+                    shares.clear()
+                    cpu = time.process_time()
+                    start = time.perf_counter()
+                    rows = strategy.select(outputs, args.budget, seed=0)
+                    timed[skip] = (rows, time.perf_counter() - start, time.process_time() - cpu,
+                                   float(np.mean(shares)) if shares else 1.0)
+                (rows, seconds, cpu_seconds, share), (full_rows, full_seconds, full_cpu, _) = timed[True], timed[False]
+                results.append({"strategy": name, "precision": precision, "n": n, "budget": args.budget,
+                                "same_picks": int((rows == full_rows).sum()), "feature_rows_share": round(share, 4),
+                                "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+                                "full_pass_seconds": round(full_seconds, 2), "full_pass_cpu_seconds": round(full_cpu, 2),
+                                "speed_up": round(full_seconds / seconds, 1), "threads": torch.get_num_threads(),
+                                "load_average_1min": round(os.getloadavg()[0], 1)})
+    OuterProductEmbedding.skip_by_bound = None
+    return results
+
+
 def run_passes(n: int, dim: int, repeats: int = 20) -> dict:
     """CPU and wall time of one factor pass (`StoredFactor.dots`) per precision, on an [n, dim] |Gaussian| factor."""
     from bmmal.strategies.precision import StoredFactor
@@ -327,9 +388,11 @@ def subprocess_case(argv: list[str], timeout: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "passes", "all"], default="all")
+    p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "passes", "bound", "all"], default="all")
     p.add_argument("--precision", default="fp32", help="factor storage of badge and bmmal: fp32, bf16, fp16")
     p.add_argument("--no-floor", action="store_true", help="skip the bare-pass floor")
+    p.add_argument("--full-pass", action="store_true", help="every pick computes every row's distance (no rows "
+                   "skipped by the distance bound): the kernel before the bound, for comparison")
     p.add_argument("--threads", type=int, default=1, help="torch threads per case (one: spin-waiting threads on a "
                                                           "loaded machine inflate both wall and CPU time)")
     p.add_argument("--seeds", type=int, default=10, help="seeds for --part precision")
@@ -360,12 +423,17 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         print(json.dumps(run_passes(60000, sum(args.dims))), flush=True)
         return
+    if args.part == "bound":
+        args.strategies = "badge,bmmal,coreset" if args.strategies == "all" else args.strategies
+        for result in run_bound(args):
+            print(json.dumps(result), flush=True)
+        return
     if args.part == "precision":
         for result in run_precision(args.seeds, data=tuple(args.data.split(","))):
             print(json.dumps(result), flush=True)
         return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)),
-              "--labelled", str(args.labeled), "--precision", args.precision, "--threads", str(args.threads)] + (["--no-floor"] if args.no_floor else [])
+              "--labelled", str(args.labeled), "--precision", args.precision, "--threads", str(args.threads)] + (["--no-floor"] if args.no_floor else []) + (["--full-pass"] if args.full_pass else [])
     plan = []
     if args.part in ("bmmal", "all"):
         plan.append(["--case", "bmmal", "--n", "60000", "--budget", str(args.budget)])

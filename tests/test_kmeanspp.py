@@ -241,3 +241,82 @@ def test_reduced_precision_distances_are_close_and_factors_are_stored_small(prec
 def test_unknown_precision_is_a_clear_error():
     with pytest.raises(BmmalError, match="precision must be one of fp32, bf16, fp16"):
         strategies.get("bmmal", precision="fp8")
+
+
+def trained_like_pool(n=600, classes=8, dims=(32, 16), seed=0, labeled_share=0.2, signed=False):
+    """A pool like a trained model's: class clusters in each modality (non-negative, as after a ReLU, unless
+    `signed`), mostly confident predictions, some exactly one-hot (zero residual), some duplicated rows, some
+    labelled rows."""
+    g = torch.Generator().manual_seed(seed)
+    label = torch.randint(classes, (n,), generator=g)
+    emb = {f"m{i}": torch.randn(classes, d, generator=g)[label] + 0.5 * torch.randn(n, d, generator=g)
+           for i, d in enumerate(dims)}
+    emb = emb if signed else {m: z.relu() for m, z in emb.items()}
+    logits = 4 * torch.nn.functional.one_hot(label, classes).float() + torch.randn(n, classes, generator=g)
+    probs = torch.softmax(logits, 1)
+    probs[:20] = torch.nn.functional.one_hot(label[:20], classes).float()
+    for z in emb.values():
+        z[20:30] = z[30:40]
+    probs[20:30] = probs[30:40]
+    shap = torch.rand(n, len(dims), classes, generator=g)
+    labeled = torch.rand(n, generator=g) < labeled_share
+    return PoolOutputs(labeled=labeled, probs=probs, embeddings=emb, shapley=shap)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("name", ["badge", "bmmal"])
+def test_skipping_rows_by_the_bound_keeps_the_selection(name, precision, monkeypatch):
+    outputs = trained_like_pool(seed=len(name) + len(precision))
+    strategy = strategies.get(name, precision=precision)
+    monkeypatch.setattr(OuterProductEmbedding, "skip_by_bound", True)  # these rows are narrower than the default's
+    bounded = [strategy.select(outputs, 80, seed=seed) for seed in range(3)]
+    monkeypatch.setattr(OuterProductEmbedding, "skip_by_bound", False)
+    for seed, rows in enumerate(bounded):
+        np.testing.assert_array_equal(rows, strategy.select(outputs, 80, seed=seed))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bound_keeps_nearest_distances_and_skips_most_rows(precision, signed):
+    outputs = trained_like_pool(n=800, seed=3, signed=signed)
+    bmmal = strategies.get("bmmal", precision=precision)
+    parts = []
+    for skip in (True, False):
+        embedding = bmmal.embedding(outputs)
+        embedding.skip_by_bound = skip
+        part = PoolPart(embedding, ~outputs.labeled)
+        chosen = kmeanspp_loop(LocalParts([part]), 100, np.random.default_rng(5))
+        parts.append((part, chosen))
+    (bounded, chosen), (full, full_chosen) = parts
+    np.testing.assert_array_equal(chosen, full_chosen)
+    open_rows = ~full.closed
+    # a row the bound skipped keeps its value; one it computed may differ in the last float32 bits (a product
+    # over a gathered block is summed by another BLAS kernel than over the whole factor); a wrongly skipped
+    # row keeps a distance that the full pass lowers by much more than that
+    torch.testing.assert_close(bounded.min_d2[open_rows], full.min_d2[open_rows], rtol=1e-6, atol=0)
+    assert full.rows_computed == 800 * 99
+    assert bounded.rows_computed < 0.25 * full.rows_computed
+
+
+def test_bound_keeps_k_center_and_the_distances_of_plain_rows(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 24, generator=g) * torch.rand(500, 1, generator=g) * 5  # norms from 0 to 5
+    centres = torch.randn(3, 24, generator=g)
+    coreset = strategies.get("coreset")
+    outputs = PoolOutputs(labeled=torch.arange(500) < 3, probs=torch.full((500, 2), 0.5),
+                          embeddings={"m": torch.cat([centres, x[3:]])})
+    monkeypatch.setattr(OuterProductEmbedding, "skip_by_bound", True)
+    rows = coreset.select(outputs, 40, seed=0)
+    monkeypatch.setattr(OuterProductEmbedding, "skip_by_bound", False)
+    np.testing.assert_array_equal(rows, coreset.select(outputs, 40, seed=0))
+
+
+def test_by_default_the_bound_runs_only_on_wide_rows():
+    computed = {}
+    for dims in ((32, 16), (400, 200)):
+        outputs = trained_like_pool(n=300, dims=dims, seed=1)
+        part = PoolPart(strategies.get("badge").embedding(outputs), ~outputs.labeled)
+        kmeanspp_loop(LocalParts([part]), 30, np.random.default_rng(0))
+        computed[dims] = part.rows_computed / (300 * 29)
+    assert computed[(32, 16)] == 1.0  # narrower than BOUND_MIN_WIDTH: the full pass
+    assert computed[(400, 200)] < 0.5
