@@ -177,11 +177,12 @@ class DenseEmbedding:
     def sq_norms(self) -> torch.Tensor:
         return torch.cat([(block.double() ** 2).sum(1) for block in self.matrix.split(64)])
 
-    def sq_distances_to(self, row: int, sq_norms: torch.Tensor) -> torch.Tensor:
+    def sq_distances_to(self, row: int, sq_norms: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """|g_i|^2 + |g_r|^2 - 2 g_i.g_r over the full float32 matrix, with the kernel's zero tolerance."""
         bound = sq_norms + sq_norms[row]
         d2 = bound - 2.0 * torch.mv(self.matrix, self.matrix[row]).double()
-        return torch.where(d2 <= ZERO_DISTANCE_TOLERANCE * bound, torch.zeros_like(d2), d2)
+        d2 = torch.where(d2 <= ZERO_DISTANCE_TOLERANCE * bound, torch.zeros_like(d2), d2)
+        return d2 if out is None else out.copy_(d2)
 
 
 def run_naive(args) -> dict:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from query_speed import pool_outputs, reset_peak_rss, rss_mb  # noqa: E402
+from query_speed import pool_outputs, reset_peak_rss, rss_mb
 
 
 def timed(fn):

@@ -156,9 +156,6 @@ def test_e2e_gpu_configs_validate():
     assert {c.config.dataset.options["per_class"] for c in full} == {1000}
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="query_speed.py's DenseEmbedding.sq_distances_to takes no out= buffer, which the k-means++ "
-                          "passes give since c2e03fa: --part naive (and so --part all) reports an error")
 def test_query_speed_naive_baseline(monkeypatch, capsys):
     run_script("query_speed.py", "--naive", "--n", 300, *TINY, monkeypatch=monkeypatch)
     naive = json.loads(capsys.readouterr().out.splitlines()[-1])

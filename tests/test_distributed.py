@@ -1,6 +1,7 @@
 """Selection across shards on one local Ray (2 CPUs, started once for this module) equals single-process
 selection on the concatenated pool."""
 
+import itertools
 import shutil
 
 import numpy as np
@@ -12,10 +13,10 @@ from bmmal.errors import BmmalError
 from bmmal.outputs import PoolOutputs
 
 ray = pytest.importorskip("ray")
-from bmmal import distributed  # noqa: E402
-from bmmal.distributed import selection as distributed_selection  # noqa: E402
-from test_labelling_helpers import EXTRACTORS, feature_cache, write_manifest  # noqa: E402, F401
-from tests.test_kmeanspp import pool_outputs as kmeanspp_pool  # noqa: E402
+from bmmal import distributed
+from bmmal.distributed import selection as distributed_selection
+from test_labelling_helpers import EXTRACTORS, feature_cache, write_manifest  # noqa: F401
+from tests.test_kmeanspp import pool_outputs as kmeanspp_pool
 
 SPLIT = (0, 17, 23, 90)  # unequal shards; rows 17..22 are all labelled
 
@@ -33,7 +34,7 @@ def pool(n=90, labeled=True):
 def shards_of(outputs, split=SPLIT):
     return [PoolOutputs(labeled=outputs.labeled[a:b], probs=outputs.probs[a:b],
                         embeddings={m: z[a:b] for m, z in outputs.embeddings.items()},
-                        shapley=outputs.shapley[a:b]) for a, b in zip(split[:-1], split[1:])]
+                        shapley=outputs.shapley[a:b]) for a, b in itertools.pairwise(split)]
 
 
 @pytest.fixture(scope="module")

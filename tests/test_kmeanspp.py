@@ -1,3 +1,4 @@
+import itertools
 import warnings
 
 import numpy as np
@@ -6,8 +7,8 @@ import torch
 
 from bmmal import strategies
 from bmmal.contribution import shapley
-from bmmal.outputs import PoolOutputs
 from bmmal.errors import BmmalError
+from bmmal.outputs import PoolOutputs
 from bmmal.strategies.gradient_embedding import gradient_embedding, pool_gradient_embedding, pseudo_label_residual
 from bmmal.strategies.kmeanspp import (
     LocalParts,
@@ -162,7 +163,7 @@ def test_pool_embedding_on_the_original_blocks_equals_materialised():
 def split_parts(embedding, eligible, bounds):
     """The embedding's rows as several PoolParts (contiguous slices), as shards would hold them."""
     parts = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         part = OuterProductEmbedding(embedding._residual.values[a:b], [f.values[a:b] for f in embedding._blocks],
                                      None if embedding.scales is None else embedding.scales[a:b])
         parts.append(PoolPart(part, eligible[a:b], offset=a))

@@ -15,6 +15,7 @@ names its shard; nothing is returned, so a partial or wrong selection never reac
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import replace
 
@@ -22,12 +23,12 @@ import numpy as np
 import torch
 
 from bmmal import strategies
+from bmmal.distributed.shards import as_outputs
 from bmmal.errors import BmmalError
 from bmmal.outputs import PoolOutputs
 from bmmal.strategies.base import Strategy, check_needed_outputs, check_selection_inputs
 from bmmal.strategies.kcenter import kcenter_loop, min_sq_distances
 from bmmal.strategies.kmeanspp import LocalParts, PoolPart, kmeanspp_loop
-from bmmal.distributed.shards import as_outputs
 
 SUPPORTED = ("badge", "bmmal", "coreset", "random")
 
@@ -234,7 +235,7 @@ class ShardedStrategy(Strategy):
             ray.init(address=self.address, include_dashboard=False)
         count = self.shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
         bounds = np.linspace(0, len(outputs), min(count, len(outputs)) + 1).astype(int)
-        with ShardedPool([outputs_rows(outputs, a, b) for a, b in zip(bounds[:-1], bounds[1:])]) as pool:
+        with ShardedPool([outputs_rows(outputs, a, b) for a, b in itertools.pairwise(bounds)]) as pool:
             return pool.select(self.name, budget, seed, **vars(self.strategy))
 
     def _select(self, outputs, candidates, budget, rng):  # select() is overridden: it needs the seed itself

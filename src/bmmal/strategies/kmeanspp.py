@@ -416,7 +416,7 @@ def kmeanspp_loop(parts: Parts, k: int, rng: np.random.Generator, stacklevel: in
     64-bit key from `rng` per draw). If every open row is at distance 0, the rest are drawn uniformly
     at random, with a warning.
     """
-    value, first = min(parts.each("largest_norm"))
+    _, first = min(parts.each("largest_norm"))
     if first < 0:
         raise ValueError("k-means++: no row may be chosen")
     chosen = [first]

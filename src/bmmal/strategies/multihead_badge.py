@@ -89,7 +89,7 @@ class MultiheadBadge(Strategy):
     def _select(self, outputs, candidates, budget, rng):
         missing = set(outputs.embeddings) - set(outputs.unimodal_probs)
         if missing:
-            raise BmmalError(f"strategy 'multihead_badge' needs unimodal_probs for modality {sorted(missing)[0]!r}")
+            raise BmmalError(f"strategy 'multihead_badge' needs unimodal_probs for modality {min(missing)!r}")
         embedding = multihead_gradient_embedding(outputs, candidates, self.unimodal_weight)
         return candidates[kmeanspp_seeding(embedding, budget, rng, row_ids=candidates)]
 
