@@ -40,7 +40,7 @@ def register(app: typer.Typer, console: Console) -> None:
                                                           "extractor of a modality (repeatable)")] = [],  # noqa: B006
         seed: Annotated[int, typer.Option(help="seed of model training, selection and the validation split")] = 0,
         executor: Annotated[str, typer.Option(help="local, or ray: extract the features through Ray Data, in "
-                                                   "shards (resumable per shard; pip install 'bmmal[ray]')")]
+                                                   "shards (resumable per shard; pip install 'bmmal\\[ray]')")]
         = "local",
     ):
         """Create a labelling project over a manifest; the manifest's labels become seed labels."""
