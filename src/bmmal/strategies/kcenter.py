@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from bmmal.strategies.kmeanspp import NORM_BLOCK_ROWS, LocalParts, OuterProductEmbedding, Parts, PoolPart, owner
+from bmmal.strategies.precision import float64_norms
 
 BLOCK_ELEMENTS = 2 ** 23  # pairwise numbers per block (64 MiB in float64)
 
@@ -31,8 +32,9 @@ def _compute(t: torch.Tensor) -> torch.Tensor:
 
 def _sq_norms(blocks: list[torch.Tensor]) -> torch.Tensor:
     """float64 squared row norms over the blocks, a few rows at a time (no float64 copy of a block)."""
-    return sum(torch.cat([torch.linalg.vector_norm(c.double(), dim=1) ** 2 for c in b.split(NORM_BLOCK_ROWS)])
-               for b in blocks)
+    work = torch.empty(min(NORM_BLOCK_ROWS, len(blocks[0])), max(b.shape[1] for b in blocks), dtype=torch.float64,
+                       device=blocks[0].device)
+    return sum(torch.cat([float64_norms(c, work) ** 2 for c in b.split(NORM_BLOCK_ROWS)]) for b in blocks)
 
 
 def min_sq_distances(x, centres) -> torch.Tensor:

@@ -110,16 +110,18 @@ class OuterProductEmbedding:
         Keeps the scaled block norms s_im |z_im| for the distance bound."""
         out = []
         self._block_norms = torch.empty(len(self), len(self._blocks), dtype=torch.float64, device=self.device)
+        widest = max(f.shape[1] for f in [self._residual, *self._blocks] if f is not None)
+        work = torch.empty(min(NORM_BLOCK_ROWS, len(self)), widest, dtype=torch.float64, device=self.device)
         for start in range(0, len(self), NORM_BLOCK_ROWS):
             stop = min(start + NORM_BLOCK_ROWS, len(self))
-            norms = [torch.linalg.vector_norm(block.rows(start, stop), dim=1) for block in self._blocks]
+            norms = [block.norms(start, stop, work) for block in self._blocks]
             scales = [1.0 if self.scales is None else self.scales[start:stop, m].double() for m in range(len(norms))]
             for m, (norm, scale) in enumerate(zip(norms, scales)):
                 self._block_norms[start:stop, m] = norm * scale
             features = sum(norm ** 2 * (1.0 if self.scales is None else scale ** 2)
                            for norm, scale in zip(norms, scales))
             if self._residual is not None:
-                features = features * torch.linalg.vector_norm(self._residual.rows(start, stop), dim=1) ** 2
+                features = features * self._residual.norms(start, stop, work) ** 2
             out.append(features)
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=self.device)
 

@@ -36,6 +36,13 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def float64_norms(rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
+    """float64 norms of `rows` ([k, d], any float type), copied into the float64 buffer `work` ([>= k, >= d]).
+    One buffer for a whole pool: a fresh float64 block per call (8 MB for 512 x 2,048) let glibc's heap grow by
+    up to 400 MB above the inputs at N = 60,000 (its mmap threshold rises after the first free)."""
+    return torch.linalg.vector_norm(work[:len(rows), :rows.shape[1]].copy_(rows), dim=1)
+
+
 @functools.cache
 def _mkl_bf16_gemm():
     """MKL's bf16 x bf16 -> fp32 GEMM from torch's own library, or None where torch has no MKL."""
@@ -99,6 +106,11 @@ class StoredFactor:
     def row(self, i: int) -> FactorRow:
         """Row i as stored."""
         return FactorRow(self.values[i].clone(), 1.0 if self.scale is None else float(self.scale[i]))
+
+    def norms(self, start: int, stop: int, work: torch.Tensor) -> torch.Tensor:
+        """float64 norms of rows [start, stop) as stored (see `float64_norms` for `work`)."""
+        norms = float64_norms(self.values[start:stop], work)
+        return norms if self.scale is None else norms * self.scale[start:stop].double()
 
     def rows(self, start: int, stop: int) -> torch.Tensor:
         """Rows [start, stop) as stored, in float64 (for exact squared norms and blocked distances)."""
