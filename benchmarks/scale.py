@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from query_speed import pool_outputs, reset_peak_rss, rss_mb
+from query_speed import count_feature_rows, pool_outputs, reset_peak_rss, rss_mb
 
 
 def timed(fn):
@@ -46,8 +46,11 @@ def timed(fn):
 
 def run_single(args) -> dict:
     from bmmal import strategies
+    from bmmal.strategies.kmeanspp import OuterProductEmbedding
 
     torch.set_num_threads(1)
+    OuterProductEmbedding.skip_by_bound = False if args.full_pass else None
+    shares = count_feature_rows()
     outputs = pool_outputs(args.n, args.classes, args.dims, args.n // 100, mc_passes=0)
     before = rss_mb("VmRSS")
     reset = reset_peak_rss()
@@ -57,7 +60,8 @@ def run_single(args) -> dict:
             "precision": args.precision, **t, "ns_per_row_and_pick": round(t["seconds"] / (args.n * args.budget) * 1e9, 2),
             "cpu_ns_per_row_and_pick": round(t["cpu_seconds"] / (args.n * args.budget) * 1e9, 2),
             "rss_before_select_mb": round(before), "peak_above_inputs_mb": round(peak - before),
-            "peak_reset": reset, "rows": len(rows)}
+            "peak_reset": reset, "rows": len(rows), "full_pass": args.full_pass,
+            "feature_rows_share": round(float(np.mean(shares)), 4) if shares else None}
 
 
 def run_ray(args, emit) -> None:
@@ -98,6 +102,8 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=100)
     p.add_argument("--dims", default="256,256")
     p.add_argument("--precision", default="fp32")
+    p.add_argument("--full-pass", action="store_true", help="every pick computes every row (no rows skipped by the "
+                   "distance bound): the kernel before the bound, for comparison")
     p.add_argument("--json", help="append one JSON line per case to this file")
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args()
@@ -106,6 +112,7 @@ def main() -> None:
         print(json.dumps(run_single(args)))
         return
     common = ["--classes", str(args.classes), "--dims", ",".join(map(str, args.dims)), "--precision", args.precision]
+    common += ["--full-pass"] if args.full_pass else []
 
     def emit(result: dict) -> None:
         print(json.dumps(result), flush=True)
