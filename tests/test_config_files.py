@@ -28,6 +28,16 @@ def test_unknown_keys_name_the_closest_valid_key(model, data, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"seed": 3}, "dataset.options: 'seed' is not a dataset option: set the run's top-level seed instead"),
+    ({"modalities": ["pix"]}, "dataset.options: 'modalities' is not a dataset option: set dataset.modalities instead"),
+])
+def test_run_settings_given_as_dataset_options_are_one_line(options, message):
+    with pytest.raises(BmmalError) as error:  # the loader would get them twice: a TypeError before
+        parse_config({"dataset": {"name": "mfeat", "options": options}}, RunConfig, "c.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
 def test_unknown_key_in_a_benchmark_base_is_named_in_its_cell():
     config = parse_config({**BENCH, "base": {"train": {"epochz": 3}}}, BenchmarkConfig)
     with pytest.raises(BmmalError, match=r"train.epochz: unknown key 'epochz' \(did you mean 'epochs'\?\)"):

@@ -70,6 +70,15 @@ class DatasetConfig(Strict):
             raise ValueError("a modality is listed twice")
         return value
 
+    @field_validator("options")
+    @classmethod
+    def _no_run_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """`modalities` and `seed` are passed to every loader by the run itself: as options they would clash."""
+        where = {"modalities": "dataset.modalities", "seed": "the run's top-level seed"}
+        for key in where.keys() & value.keys():
+            raise ValueError(f"{key!r} is not a dataset option: set {where[key]} instead")
+        return value
+
 
 class ModelConfig(Strict):
     fusion: Literal["concat", "sum"] = "concat"
