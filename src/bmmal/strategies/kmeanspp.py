@@ -192,9 +192,21 @@ class OuterProductEmbedding:
         d2 = self._buffer("d2", torch.float64)
         width = sum(block.shape[1] for block in self._blocks)
         skip = width >= BOUND_MIN_WIDTH if self.skip_by_bound is None else self.skip_by_bound
-        if not skip or row.block_norms is None:
+        rows = self._rows_the_bound_keeps(row, sq_norms, nearest, closed, residual) if skip else None
+        if rows is None or len(rows) > DENSE_SHARE * len(self):
             torch.minimum(nearest, self.sq_distances_to(row, sq_norms, out=d2, residual_dots=residual), out=nearest)
             return len(self)
+        d2 = self.sq_distances_to(row, sq_norms, out=d2, rows=rows,
+                                  residual_dots=None if residual is None else residual[rows])
+        nearest[rows] = torch.minimum(nearest[rows], d2)
+        return len(rows)
+
+    def _rows_the_bound_keeps(self, row: Row, sq_norms: torch.Tensor, nearest: torch.Tensor, closed: torch.Tensor,
+                              residual: torch.Tensor | None) -> torch.Tensor | None:
+        """Positions of the open rows whose lower bound does not exceed max(nearest, zero tolerance), or None
+        when the row's block norms are unknown (a Row from an embedding that has not computed them)."""
+        if row.block_norms is None:
+            return None
         # lower_i = |g_i|^2 + |g_c|^2 - 2 slack |a_i . a_c| sum_m s_im |z_im| s_cm |z_cm|, rounded down
         lower = torch.mv(self.block_norms(), torch.tensor(row.block_norms, dtype=torch.float64, device=self.device),
                          out=self._buffer("lower", torch.float64))
@@ -204,14 +216,7 @@ class OuterProductEmbedding:
         lower.mul_(-2.0 * self._slack).add_(total, alpha=1.0 - 1e-12)
         limit = torch.maximum(nearest, total.mul_(ZERO_DISTANCE_TOLERANCE), out=total)
         need = torch.le(lower, limit, out=self._buffer("need", torch.bool)).masked_fill_(closed, False)
-        rows = need.nonzero().squeeze(1)
-        if len(rows) > DENSE_SHARE * len(self):
-            torch.minimum(nearest, self.sq_distances_to(row, sq_norms, out=d2, residual_dots=residual), out=nearest)
-            return len(self)
-        d2 = self.sq_distances_to(row, sq_norms, out=d2, rows=rows,
-                                  residual_dots=None if residual is None else residual[rows])
-        nearest[rows] = torch.minimum(nearest[rows], d2)
-        return len(rows)
+        return need.nonzero().squeeze(1)
 
     def block_norms(self) -> torch.Tensor:
         """[N, M] float64 s_im |z_im| (computed with the squared norms)."""
