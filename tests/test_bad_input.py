@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from bmmal import datasets
+from bmmal import datasets, strategies
 from bmmal.cli import main
 from bmmal.errors import BmmalError
 from bmmal.outputs import PoolOutputs
@@ -297,3 +297,29 @@ def test_init_where_the_project_path_is_a_file(labelling_project, tmp_path, caps
 
 def test_a_folder_given_as_the_config(tmp_path, capsys):
     fails_with_one_line(capsys, tmp_path, ["run", "--config", tmp_path], "is a folder; give the YAML config file")
+
+
+def test_outputs_that_require_gradients_are_detached_and_selectable():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(40, 4, generator=g).requires_grad_()  # a model's outputs taken outside torch.no_grad()
+    z = torch.randn(40, 8, generator=g).requires_grad_()
+    outputs = PoolOutputs(labeled=torch.arange(40) < 5, probs=torch.softmax(logits, 1), embeddings={"a": z * 1.0})
+    assert not outputs.probs.requires_grad and not outputs.embeddings["a"].requires_grad
+    for name in ("badge", "coreset", "kmeans"):
+        assert len(strategies.get(name).select(outputs, 5, seed=0)) == 5
+
+
+def test_a_non_finite_input_is_blamed_on_itself_not_on_what_is_derived_from_it():
+    n = 30
+    z = {"a": torch.randn(n, 4), "b": torch.randn(n, 3)}
+    z["a"][7, 1] = float("inf")
+    head = torch.nn.Linear(7, 3)
+
+    def fuse(e):
+        return head(torch.cat([e["a"], e["b"]], 1))
+
+    with torch.no_grad():
+        probs = torch.softmax(fuse({"a": z["a"].nan_to_num(posinf=0.0), "b": z["b"]}), 1)
+    outputs = PoolOutputs(labeled=torch.zeros(n, dtype=torch.bool), probs=probs, embeddings=z, fuse=fuse)
+    with pytest.raises(BmmalError, match=r"PoolOutputs\.embeddings has NaN or infinite values"):
+        strategies.get("bmmal").select(outputs, 3, seed=0)  # its Shapley values, computed from them, are NaN too

@@ -29,8 +29,12 @@ def test_unknown_keys_name_the_closest_valid_key(model, data, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"seed": 3}, "dataset.options: 'seed' is not a dataset option: set the run's top-level seed instead"),
-    ({"modalities": ["pix"]}, "dataset.options: 'modalities' is not a dataset option: set dataset.modalities instead"),
+    ({"seed": 3}, "dataset.options: 'seed' is not a dataset option: the seed is `seed` of a run or `seeds` of a "
+                  "benchmark"),
+    ({"modalities": ["pix"]}, "dataset.options: 'modalities' is not a dataset option: give them as the dataset's "
+                              "`modalities`, beside `options`"),
+    ({"name": "synthetic"}, "dataset.options: 'name' is not a dataset option: give it as the dataset's `name`, "
+                            "beside `options`"),
 ])
 def test_run_settings_given_as_dataset_options_are_one_line(options, message):
     with pytest.raises(BmmalError) as error:  # the loader would get them twice: a TypeError before

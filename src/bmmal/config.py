@@ -73,10 +73,12 @@ class DatasetConfig(Strict):
     @field_validator("options")
     @classmethod
     def _no_run_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """`modalities` and `seed` are passed to every loader by the run itself: as options they would clash."""
-        where = {"modalities": "dataset.modalities", "seed": "the run's top-level seed"}
-        for key in where.keys() & value.keys():
-            raise ValueError(f"{key!r} is not a dataset option: set {where[key]} instead")
+        """`name`, `modalities` and `seed` are passed to every loader by the run itself: as options they would clash."""
+        where = {"name": "give it as the dataset's `name`, beside `options`",
+                 "modalities": "give them as the dataset's `modalities`, beside `options`",
+                 "seed": "the seed is `seed` of a run or `seeds` of a benchmark"}
+        for key in sorted(where.keys() & value.keys()):
+            raise ValueError(f"{key!r} is not a dataset option: {where[key]}")
         return value
 
 

@@ -14,6 +14,11 @@ from bmmal.errors import BmmalError
 FIELDS = ("probs", "embeddings", "unimodal_probs", "shapley", "mc_probs", "fuse")
 
 
+def _values(x) -> torch.Tensor:
+    """A tensor of `x`, detached from autograd (a view, no copy)."""
+    return torch.as_tensor(x).detach()
+
+
 @dataclass
 class PoolOutputs:
     """One row per pool sample (labeled and unlabeled rows); strategies read it and never change it.
@@ -23,7 +28,8 @@ class PoolOutputs:
     exact Shapley values of each modality on the fused probabilities; `mc_probs` [T, N, C] fused
     probabilities under T dropout passes; `fuse` maps a dict of embeddings (absent modality = zeros) to
     fused logits; `present` bool [N, M] which modality of which row is there (None: all; an absent
-    modality's embedding is zero and its Shapley value exactly 0). Arrays are converted to tensors.
+    modality's embedding is zero and its Shapley value exactly 0). Arrays are converted to tensors, and
+    tensors that require gradients are detached (a model's outputs taken outside `torch.no_grad()`).
     """
 
     labeled: torch.Tensor  # bool [N]
@@ -46,14 +52,14 @@ class PoolOutputs:
         if self.labeled.dtype != torch.bool or self.labeled.dim() != 1:
             raise BmmalError(f"PoolOutputs.labeled must be a bool vector [N], got {self.labeled.dtype} "
                              f"{tuple(self.labeled.shape)}")
-        self.probs = torch.as_tensor(self.probs)
-        self.embeddings = {m: torch.as_tensor(z) for m, z in (self.embeddings or {}).items()}
+        self.probs = _values(self.probs)
+        self.embeddings = {m: _values(z) for m, z in (self.embeddings or {}).items()}
         if self.unimodal_probs is not None:
-            self.unimodal_probs = {m: torch.as_tensor(p) for m, p in self.unimodal_probs.items()}
+            self.unimodal_probs = {m: _values(p) for m, p in self.unimodal_probs.items()}
         if self.shapley is not None:
-            self.shapley = torch.as_tensor(self.shapley)
+            self.shapley = _values(self.shapley)
         if self.mc_probs is not None:
-            self.mc_probs = torch.as_tensor(self.mc_probs)
+            self.mc_probs = _values(self.mc_probs)
         if self.present is not None:
             self.present = torch.as_tensor(self.present)
             if self.present.dtype != torch.bool or self.present.dim() != 2 or len(self.present) != len(self.labeled):
