@@ -387,6 +387,29 @@ def subprocess_case(argv: list[str], timeout: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def check_arguments(parser: argparse.ArgumentParser, args) -> tuple[int, ...]:
+    """The embedding sizes, after refusing what the cases would fail on (one usage line, exit 2)."""
+    from bmmal.strategies.precision import PRECISIONS
+
+    try:
+        dims = tuple(int(d) for d in str(args.dims).split(","))
+        sizes = [s for s in str(args.sizes).split(",") if s.isdigit() or s in PRECISION_DATA]
+    except ValueError:
+        parser.error(f"--dims must be comma-separated integers, got {args.dims!r}")
+    bad = [p for p in args.precision.split(",") if p not in PRECISIONS]
+    if bad:
+        parser.error(f"--precision: {bad[0]!r} is not one of {', '.join(PRECISIONS)}")
+    if min(dims) < 1 or args.budget < 1 or args.labeled < 0:
+        parser.error("--dims and --budget must be positive, --labeled at least 0")
+    if len(sizes) != len(str(args.sizes).split(",")):
+        parser.error(f"--sizes must be pool sizes or names of {', '.join(PRECISION_DATA)}, got {args.sizes!r}")
+    small = [int(s) for s in sizes if s.isdigit() and int(s) - args.labeled < args.budget]
+    if small and not (args.case or args.naive):
+        parser.error(f"--sizes {small[0]} leaves {max(small[0] - args.labeled, 0)} unlabelled rows (--labeled "
+                     f"{args.labeled}) for a budget of {args.budget}")
+    return dims
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=["bmmal", "naive", "strategies", "precision", "passes", "bound", "all"], default="all")
@@ -413,7 +436,7 @@ def main() -> None:
     p.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)  # internal
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
-    args.dims = tuple(int(d) for d in str(args.dims).split(","))
+    args.dims = check_arguments(p, args)
     if args.case or args.naive:
         print(json.dumps(run_naive(args) if args.naive else run_case(args)))
         return

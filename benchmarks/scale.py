@@ -107,7 +107,13 @@ def main() -> None:
     p.add_argument("--json", help="append one JSON line per case to this file")
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args()
-    args.dims = tuple(int(d) for d in args.dims.split(","))
+    try:
+        args.dims = tuple(int(d) for d in args.dims.split(","))
+        sizes = [int(s) for s in args.sizes.split(",")] + [int(s) for s in args.budgets.split(",")]
+    except ValueError:
+        p.error("--dims, --sizes and --budgets must be comma-separated integers")
+    if min(args.dims) < 1 or min(sizes) < 1 or args.budget < 1:
+        p.error("--dims, --sizes, --budgets and --budget must be positive")
     if args.n is not None:
         print(json.dumps(run_single(args)))
         return
