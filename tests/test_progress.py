@@ -73,23 +73,63 @@ def test_run_prints_header_schedule_and_a_line_per_round(tmp_path, capsys):
     assert "probe" not in out  # no probe columns unless the run sets probes
 
 
+def _printed_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Each rich table in `text` as its header (lines of a header cell joined by a space) and its rows."""
+    tables, header, rows = [], None, []
+    for line in text.splitlines():
+        line = line.strip()
+        if line[:1] not in ("┃", "│"):
+            continue
+        cells = [cell.strip() for cell in line[1:-1].split(line[0])]
+        if line[0] == "┃":
+            if rows or header is None:
+                header, rows = [""] * len(cells), []
+                tables.append((header, rows))
+            header[:] = [f"{h} {c}".strip() for h, c in zip(header, cells, strict=True)]
+        else:
+            rows.append(cells)
+    return tables
+
+
+def _run_with_probes(tmp_path, monkeypatch, width: int, modalities: int = 2):
+    """The console output of a small run with probes on `modalities` modalities, not a terminal, and its
+    metrics.csv."""
+    from bmmal import cli
+
+    names = ["pix", "fac", "kar", "mor", "zer", "fou"][:modalities]
+    dataset = {**SMALL_RUN["dataset"], "options": {**SMALL_RUN["dataset"]["options"], "names": names,
+                                                   "informativeness": [3.0] + [1.0] * (modalities - 1)}}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**SMALL_RUN, "dataset": dataset, "probes": True}))
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=width))
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    return out.getvalue(), pd.read_csv(tmp_path / "run" / "metrics.csv"), names
+
+
 def test_run_table_has_a_probe_column_per_modality_when_probes_are_on(tmp_path, monkeypatch):
     from bmmal import cli
 
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({**SMALL_RUN, "probes": True}))
-    out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=out, width=200))
-    assert main(["run", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
-    table = [[cell.strip() for cell in line.strip()[1:-1].split(line.strip()[0])]
-             for line in out.getvalue().splitlines() if line.strip()[:1] in ("┃", "│")]
-    header, rows = table[0], table[1:]
-    assert header == ["round", "labels", "acc. micro", "acc. macro", "probe m0", "probe m1", "query s", "train s"]
-    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    for m in ("m0", "m1"):
+    text, metrics, names = _run_with_probes(tmp_path, monkeypatch, width=200)
+    [(header, rows)] = _printed_tables(text)
+    assert header == ["round", "labels", "acc. micro", "acc. macro", *(f"probe {m}" for m in names), "query s",
+                      "train s"]
+    for m in names:
         assert [row[header.index(f"probe {m}")] for row in rows] == \
             [f"{v:.4f}" for v in metrics[f"probe_accuracy_micro:{m}"]]
     assert cli._probe_cell(float("nan")) == cli._probe_cell(None) == "-"  # one labeled class; not measured
+
+
+def test_run_table_never_cuts_numbers_at_80_columns_in_a_pipe(tmp_path, monkeypatch):
+    text, metrics, names = _run_with_probes(tmp_path, monkeypatch, width=80, modalities=6)
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    shown = {}  # header -> the column's cells, over all the tables printed
+    for header, rows in _printed_tables(text):
+        assert [row[header.index("round")] for row in rows] == [str(r) for r in metrics["round"]]
+        shown |= {h: [row[i] for row in rows] for i, h in enumerate(header)}
+    wanted = {"acc. micro": "accuracy_micro", "acc. macro": "accuracy_macro",
+              **{f"probe {m}": f"probe_accuracy_micro:{m}" for m in names}}
+    assert {h: shown.get(h) for h in wanted} == {h: [f"{v:.4f}" for v in metrics[c]] for h, c in wanted.items()}
 
 
 def test_strategies_list_reads_at_80_columns_and_is_one_line_each_in_a_pipe(monkeypatch):

@@ -138,21 +138,53 @@ def _probe_cell(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def _rounds_table(probed: tuple[str, ...]):
-    """The per-round table of a run and the function that adds a metrics row to it; `probed`: the modalities
-    whose linear-probe accuracy gets a column (none unless the run sets `probes`)."""
-    table = Table(title="rounds")
-    for column in ("round", "labels", "acc. micro", "acc. macro", *(f"probe {m}" for m in probed), "query s",
-                   "train s"):
-        table.add_column(column, justify="right")
+def _rounds_columns(probed: tuple[str, ...]):
+    """The per-round table's value columns, each a two-word header and the cell of a metrics row: the main ones
+    and the linear-probe accuracy of each modality in `probed` (none unless the run sets `probes`)."""
+    main = [(("acc.", "micro"), lambda row: f"{row['accuracy_micro']:.4f}"),
+            (("acc.", "macro"), lambda row: f"{row['accuracy_macro']:.4f}"),
+            (("query", "s"), lambda row: f"{row.get('query_seconds', 0) or 0:.3f}"),
+            (("train", "s"), lambda row: f"{row['train_seconds']:.2f}")]
+    probes = [(("probe", m), lambda row, m=m: _probe_cell(row.get(f"probe_accuracy_micro:{m}"))) for m in probed]
+    return main, probes
 
-    def add_row(row):
-        table.add_row(str(row["round"]), str(row["n_labeled"]), f"{row['accuracy_micro']:.4f}",
-                      f"{row['accuracy_macro']:.4f}", *(_probe_cell(row.get(f"probe_accuracy_micro:{m}"))
-                                                        for m in probed),
-                      f"{row.get('query_seconds', 0) or 0:.3f}", f"{row['train_seconds']:.2f}")
 
-    return table, add_row
+def _table(title: str, columns, rows, two_line: bool) -> Table:
+    """A table of round, labels and `columns` with a line per metrics row; cells never wrap or get cut, the
+    headers take two lines where `two_line` (so that a table of many columns fits a narrow console)."""
+    table = Table(title=title)
+    for header, _ in ((("", "round"), None), (("", "labels"), None), *columns):
+        table.add_column(("\n" if two_line else " ").join(header).strip(), justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(str(row["round"]), str(row["n_labeled"]), *(cell(row) for _, cell in columns))
+    return table
+
+
+def _rounds_tables(target: Console, rows, probed: tuple[str, ...]) -> list[Table]:
+    """The per-round table, as wide as `target` allows: one table if it fits (headers on two lines if that
+    makes it fit), otherwise the main columns and then the probe columns in as many tables as they need.
+    Numbers are never cut to fit (rich would end them with '...' at 80 columns, its width in a pipe)."""
+    from rich.measure import Measurement
+
+    def fits(table: Table) -> bool:
+        unbounded = target.options.update_width(sys.maxsize)  # the table's own width, not one cut to fit
+        return Measurement.get(target, unbounded, table).maximum <= target.width
+
+    main, probes = _rounds_columns(probed)
+    everything = [*main[:2], *probes, *main[2:]]
+    for two_line in (False, True):
+        if fits(table := _table("rounds", everything, rows, two_line)):
+            return [table]
+    tables = [_table("rounds", main, rows, two_line=not fits(_table("rounds", main, rows, False)))]
+    chunk: list = []
+    for column in probes:  # greedily: each probe table holds as many probe columns as fit
+        if chunk and not fits(_table("linear probes", [*chunk, column], rows, True)):
+            tables.append(_table("linear probes", chunk, rows, True))
+            chunk = []
+        chunk.append(column)
+    if chunk:
+        tables.append(_table("linear probes", chunk, rows, True))
+    return tables
 
 
 def _run_learner(make, rounds: int) -> None:
@@ -160,14 +192,17 @@ def _run_learner(make, rounds: int) -> None:
 
     def on_round(row):
         steps.step(f"round {row['round']}, {row['n_labeled']} labels", row["accuracy_micro"])
-        add_row(row)
+        rows.append(row)
+
+    def print_table():
+        for table in _rounds_tables(console, rows, probed):
+            console.print(table)
 
     learner = make(on_round)
-    table, add_row = _rounds_table(tuple(learner.train_set.modalities) if learner.config.probes else ())
-    for row in learner.history:  # rounds finished before a resume
-        add_row(row)
+    probed = tuple(learner.train_set.modalities) if learner.config.probes else ()
+    rows = list(learner.history)  # rounds finished before a resume
     if learner.completed_round >= rounds:
-        console.print(table)
+        print_table()
         console.print(f"{learner.run_dir.path} is complete (rounds 0-{learner.completed_round}); nothing to do",
                       highlight=False)
         return
@@ -178,7 +213,7 @@ def _run_learner(make, rounds: int) -> None:
                            lambda: f"rounds 0-{learner.completed_round} are saved in {learner.run_dir.path}"
                            if learner.completed_round >= 0 else f"no round was finished in {learner.run_dir.path}"):
         learner.run()
-    console.print(table)
+    print_table()
     console.print(f"run directory: {learner.run_dir.path}  (metrics.csv, state.json, config.yaml)")
 
 
