@@ -98,7 +98,9 @@ def test_console_script_exit_code(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["run", "--no-such-option"], "error: bmmal run: No such option: --no-such-option (see 'bmmal run --help')"),
     (["run", "--confg", "x.yaml"], "No such option: --confg (Possible options: --config)"),
-    (["run", "--config"], "error: Option '--config' requires an argument"),
+    (["run", "--config"], "error: bmmal run: Option '--config' requires an argument (see 'bmmal run --help')"),
+    (["init", "--manifest"], "error: bmmal init: Option '--manifest' requires an argument"),
+    (["run", "--bogus"], "error: bmmal run: No such option: --bogus (see 'bmmal run --help')"),  # not '--out'
     (["demo", "--seeds", "zero"], "error: bmmal demo: Invalid value for '--seeds': Input should be a valid integer"),
     (["demo", "--seeds", "0"], "Invalid value for '--seeds': Input should be greater than or equal to 1"),
     (["nosuchcmd"], "error: bmmal: No such command 'nosuchcmd' (see 'bmmal --help')"),
@@ -108,6 +110,14 @@ def test_bad_options_and_values_are_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err, captured
+
+
+def test_a_missing_value_names_the_command_past_bmmals_own_options():
+    from bmmal.cli import _command_path
+
+    assert _command_path(["--allow-download", "init", "--manifest"]) == "bmmal init"
+    assert _command_path(["run", "--out", "run", "--config"]) == "bmmal run"  # a value that is a command's name
+    assert _command_path(["--bogus"]) == "bmmal"
 
 
 def test_end_of_input_in_a_command_is_one_line_exit_1(capsys, monkeypatch):

@@ -18,9 +18,9 @@ from rich.table import Table
 from bmmal.errors import BmmalError, Interrupted
 
 try:  # the click that typer parses with: its own copy in recent typer, click itself in older ones
-    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import ClickException, NoSuchOption
 except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException
+    from click.exceptions import ClickException, NoSuchOption
 
 app = typer.Typer(help="Balanced multimodal active learning.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -315,14 +315,41 @@ def file_system_problem(error: OSError) -> str:
     return f"{' -> '.join(paths)}: {reason}" if paths else " ".join(str(error).split()) or reason
 
 
-def usage_problem(error: ClickException) -> str | None:
+def _command_path(argv: list[str]) -> str:
+    """The command that `argv` names ("bmmal run"), for the errors click raises without one (a missing value)."""
+    command, path = typer.main.get_command(app), ["bmmal"]
+    for token in argv:
+        if token.startswith("-"):  # an option of bmmal itself (--allow-download), before the command
+            continue
+        subcommands = getattr(command, "commands", {})
+        if token not in subcommands:
+            break
+        command = subcommands[token]
+        path.append(token)
+    return " ".join(path)
+
+
+def _close_options(error: NoSuchOption) -> list[str]:
+    """click's suggestions for an unknown option, kept only when the names are close without their dashes
+    ('--confg' -> '--config'; not '--bogus' -> '--out', which the shared '--' makes look close)."""
+    import difflib
+
+    unknown = error.option_name.lstrip("-")
+    return [p for p in error.possibilities or ()
+            if difflib.SequenceMatcher(None, unknown, p.lstrip("-")).ratio() >= 0.6]
+
+
+def usage_problem(error: ClickException, argv: list[str]) -> str | None:
     """A command-line parsing error as one line ("bmmal run: No such option: --x (see 'bmmal run --help')"),
     or None for the help that `bmmal` alone prints (already shown)."""
     if type(error).__name__ == "NoArgsIsHelpError":  # click >= 8.2, as typer itself tells it apart
         return None
+    if isinstance(error, NoSuchOption):
+        error.possibilities = _close_options(error)
     ctx = getattr(error, "ctx", None)
+    path = ctx.command_path if ctx is not None else _command_path(argv)
     message = " ".join(error.format_message().split()).rstrip(".")
-    return f"{ctx.command_path}: {message} (see '{ctx.command_path} --help')" if ctx is not None else message
+    return f"{path}: {message} (see '{path} --help')"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except ClickException as e:  # a bad option, value or command: one line, not typer's boxed usage message
-        problem = usage_problem(e)
+        problem = usage_problem(e, sys.argv[1:] if argv is None else argv)
         if problem is not None:
             Console(stderr=True).print(f"[red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         return e.exit_code
