@@ -118,6 +118,22 @@ def test_cache_recomputes_a_damaged_entry(tmp_path):
     assert extractor.calls == 2 and out[0, 0] == 1
 
 
+def test_a_local_rerun_removes_the_shard_folders_an_interrupted_ray_extraction_left(tmp_path):
+    from bmmal.distributed.extraction import shard_folder
+
+    cache, extractor, texts = FeatureCache(tmp_path), CountingExtractor(), ["a", "bb", "ccc"]
+    entry = cache.entry("ds", "text", extractor, fingerprint(texts))
+    other = cache.entry("ds", "text", CountingExtractor(scale=2.0), fingerprint(texts))  # another entry's shards
+    left = [shard_folder(entry, rows) for rows in (2, 1024)] + [shard_folder(other, 2)]
+    for folder in left:
+        folder.mkdir(parents=True)
+        np.save(folder / "shard-00000.npy", np.zeros((2, 1), dtype=np.float32))
+    np.testing.assert_array_equal(cache.features("ds", "text", extractor, fingerprint(texts), lambda: texts)[:, 0],
+                                  [1, 2, 3])
+    assert entry.is_file() and extractor.calls == 1
+    assert [folder.exists() for folder in left] == [False, False, True]  # this entry's (every rows_per_shard) only
+
+
 def test_cache_location(tmp_path, monkeypatch):
     monkeypatch.setenv("BMMAL_CACHE_DIR", str(tmp_path / "env"))
     assert default_cache_dir() == tmp_path / "env"

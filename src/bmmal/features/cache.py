@@ -117,8 +117,7 @@ class FeatureCache:
         meta = json.dumps({"dataset": dataset, "modality": modality, "extractor": extractor.identity(),
                            "data": data_fingerprint}, default=str)
         atomic_write(path, lambda f: np.savez(f, features=features, meta=np.array(meta)))
-        if self.executor == "ray":
-            from bmmal.distributed.extraction import remove_shards
+        from bmmal.distributed.extraction import remove_shards  # imports no Ray
 
-            remove_shards(path)
+        remove_shards(path)  # also those an interrupted Ray extraction left before a local run wrote the entry
         return features
