@@ -3,9 +3,15 @@ local Ray with 2 CPUs: the same cache entry as the single-process path, the extr
 resumable per shard, one-line errors and no cache entry after a failure. (An actor that keeps dying is the
 shared Ray Data writer's case, tested with pool inference in test_distributed_writer.py.)"""
 
+import contextlib
 import csv
+import io
+import logging
 import os
+import re
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,13 +120,35 @@ def entries(cache: Path) -> dict[str, dict[str, np.ndarray] | None]:
     return out
 
 
+def ray_log_lines(text: str) -> list[str]:
+    """Ray's INFO and WARNING lines in `text` (what was written to stdout and stderr)."""
+    return [line for line in text.splitlines() if re.search(r"\s(INFO|WARNING)\s", line)]
+
+
+@contextlib.contextmanager
+def ray_data_console() -> Iterator[io.StringIO]:
+    """What Ray Data's console handlers write, for the duration (they hold the stream that was sys.stderr when
+    ray.data was imported, which capsys and capfd do not see)."""
+    console = [h for h in logging.getLogger("ray.data").handlers
+               if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    assert console, "Ray Data logs to no console: this check would pass on anything"
+    shown = io.StringIO()
+    streams = [h.setStream(shown) for h in console]
+    try:
+        yield shown
+    finally:
+        for handler, stream in zip(console, streams, strict=True):
+            handler.setStream(stream)
+
+
 def test_load_manifest_through_ray_writes_the_same_cache_entry(clips, tmp_path, monkeypatch):
     manifest, _, _ = clips
     monkeypatch.setattr(Logged, "LOG", tmp_path / "log.txt")
     kwargs = {"extractors": {"voice": "test-bands"}}
     local = datasets.load_manifest(manifest, cache_dir=tmp_path / "local", **kwargs)
-    sharded = datasets.load_manifest(manifest, cache_dir=tmp_path / "ray", executor="ray", actors=2, rows_per_shard=2,
-                                     **kwargs)  # five shards, two actors
+    with ray_data_console() as shown:
+        sharded = datasets.load_manifest(manifest, cache_dir=tmp_path / "ray", executor="ray", actors=2,
+                                         rows_per_shard=2, **kwargs)  # five shards, two actors
     np.testing.assert_array_equal(sharded.features["voice"], local.features["voice"])
     assert 1 <= len(loads(tmp_path / "log.txt")) <= 2  # the extractor unpickled once per actor, never per shard
     local_entries, ray_entries = entries(tmp_path / "local"), entries(tmp_path / "ray")
@@ -130,6 +158,39 @@ def test_load_manifest_through_ray_writes_the_same_cache_entry(clips, tmp_path, 
         for key, array in arrays.items():
             assert np.array_equal(ray_entries[name][key], array), key
     assert not list((tmp_path / "ray").rglob("*.shards-*"))
+    assert ray_log_lines(shown.getvalue()) == []  # no "Starting execution", no progress logged off a terminal
+
+
+QUIET_RUN = """
+import sys
+import numpy as np
+from bmmal.features.cache import FeatureCache
+
+class Lengths:
+    name, kind, dim = "lengths", "text", 1
+
+    def identity(self):
+        return {"name": self.name}
+
+    def encode(self, items, description=None):
+        return np.array([[len(s)] for s in items], dtype=np.float32)
+
+features = FeatureCache(sys.argv[1], executor="ray", rows_per_shard=2, actors=1).features(
+    "ds", "text", Lengths(), "fp", lambda: ["a", "bb", "ccc"])
+print(features[:, 0].tolist())
+"""
+
+
+@pytest.mark.slow
+def test_a_ray_that_bmmal_starts_logs_no_info_or_warning_lines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a fresh local Ray, Ray's defaults
+    result = subprocess.run([sys.executable, "-c", QUIET_RUN, str(tmp_path)], capture_output=True, text=True,
+                            env=env, timeout=300, check=False)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "[1.0, 2.0, 3.0]", result.stderr
+    assert ray_log_lines(result.stdout + result.stderr) == []  # no "Started a local Ray instance", no token-auth
+    # notice, no progress; what stays: Ray's core worker line about the constructor arguments of Ray Data's actors
+    others = [line for line in result.stdout.splitlines()[:-1] + result.stderr.splitlines() if line.strip()]
+    assert all("has constructor arguments in the object store" in line for line in others), others
 
 
 def test_a_failing_extractor_is_one_line_and_no_entry_and_a_rerun_encodes_only_the_missing_shards(clips, tmp_path):
