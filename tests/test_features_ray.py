@@ -9,7 +9,6 @@ import io
 import logging
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,38 +158,6 @@ def test_load_manifest_through_ray_writes_the_same_cache_entry(clips, tmp_path, 
             assert np.array_equal(ray_entries[name][key], array), key
     assert not list((tmp_path / "ray").rglob("*.shards-*"))
     assert ray_log_lines(shown.getvalue()) == []  # no "Starting execution", no progress logged off a terminal
-
-
-QUIET_RUN = """
-import sys
-import numpy as np
-from bmmal.features.cache import FeatureCache
-
-class Lengths:
-    name, kind, dim = "lengths", "text", 1
-
-    def identity(self):
-        return {"name": self.name}
-
-    def encode(self, items, description=None):
-        return np.array([[len(s)] for s in items], dtype=np.float32)
-
-features = FeatureCache(sys.argv[1], executor="ray", rows_per_shard=2, actors=1).features(
-    "ds", "text", Lengths(), "fp", lambda: ["a", "bb", "ccc"])
-print(features[:, 0].tolist())
-"""
-
-
-@pytest.mark.slow
-def test_a_ray_that_bmmal_starts_logs_no_info_or_warning_lines(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a fresh local Ray, Ray's defaults
-    result = subprocess.run([sys.executable, "-c", QUIET_RUN, str(tmp_path)], capture_output=True, text=True,
-                            env=env, timeout=300, check=False)
-    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "[1.0, 2.0, 3.0]", result.stderr
-    assert ray_log_lines(result.stdout + result.stderr) == []  # no "Started a local Ray instance", no token-auth
-    # notice, no progress; what stays: Ray's core worker line about the constructor arguments of Ray Data's actors
-    others = [line for line in result.stdout.splitlines()[:-1] + result.stderr.splitlines() if line.strip()]
-    assert all("has constructor arguments in the object store" in line for line in others), others
 
 
 def test_a_failing_extractor_is_one_line_and_no_entry_and_a_rerun_encodes_only_the_missing_shards(clips, tmp_path):
