@@ -11,7 +11,8 @@ A killed run leaves complete shards only (and hidden temporaries, deleted by the
 encodes only the missing shards. An extractor encodes its items one batch at a time, so with
 `rows_per_shard` a multiple of its batch size (16 for mfcc, 32 for efficientnet-lite0, 64 for
 all-minilm-l6-v2; the default 1024 is one for all three) every batch is the one the single-process path
-encodes, and the features are the same numbers.
+encodes, and the features are the same numbers up to the last float32 bits (each actor runs one thread; the
+thread count changes how products are summed).
 """
 
 from __future__ import annotations
