@@ -6,7 +6,6 @@ Strategies that rank rows by a score derive from `ScoreStrategy` and implement `
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -14,9 +13,7 @@ import numpy as np
 import torch
 
 from bmmal.errors import BmmalError, check_seed
-from bmmal.outputs import PoolOutputs
-
-OUTPUT_FIELDS = [f.name for f in dataclasses.fields(PoolOutputs)]
+from bmmal.outputs import FIELDS, PoolOutputs
 
 
 def check_selection_inputs(outputs: PoolOutputs, budget: int, needs: frozenset[str], name: str) -> np.ndarray:
@@ -38,7 +35,7 @@ def check_needed_outputs(outputs: PoolOutputs, needs: frozenset[str], name: str)
     """The fields a strategy needs are present and finite (checked in row blocks: no [N, D] temporary), in the
     order of PoolOutputs' fields: an error names the same field in every process, the inputs before the
     Shapley values derived from them."""
-    for field in sorted(needs, key=lambda f: (OUTPUT_FIELDS.index(f) if f in OUTPUT_FIELDS else len(OUTPUT_FIELDS), f)):
+    for field in sorted(needs, key=lambda f: (FIELDS.index(f) if f in FIELDS else len(FIELDS), f)):
         value = getattr(outputs, field)
         if value is None or (isinstance(value, dict) and not value):
             raise BmmalError(f"strategy {name!r} needs PoolOutputs.{field}, which is missing")

@@ -85,6 +85,7 @@ class OuterProductEmbedding:
         # (1 + the relative error of a computed feature product): each block's product, the float32 sum of M
         # blocks and the scale products; 1e-12 for the float64 combination
         self._slack = 1.0 + max(block.dot_error for block in self._blocks) + (len(blocks) + 4) * 2.0 ** -24 + 1e-12
+        self._width = sum(block.shape[1] for block in self._blocks)  # feature numbers a row (BOUND_MIN_WIDTH)
 
     def __len__(self) -> int:
         return len(self._blocks[0])
@@ -190,8 +191,7 @@ class OuterProductEmbedding:
         residual = None if self._residual is None else self._residual.dots(
             row.residual, out=self._buffer("residual", self._residual.dot_dtype))
         d2 = self._buffer("d2", torch.float64)
-        width = sum(block.shape[1] for block in self._blocks)
-        skip = width >= BOUND_MIN_WIDTH if self.skip_by_bound is None else self.skip_by_bound
+        skip = self._width >= BOUND_MIN_WIDTH if self.skip_by_bound is None else self.skip_by_bound
         rows = self._rows_the_bound_keeps(row, sq_norms, nearest, closed, residual) if skip else None
         if rows is None or len(rows) > DENSE_SHARE * len(self):
             torch.minimum(nearest, self.sq_distances_to(row, sq_norms, out=d2, residual_dots=residual), out=nearest)
